@@ -1,0 +1,30 @@
+//! `ha-scheduler`: the cluster model and the placement engine.
+//!
+//! [`schedule`] is a pure, deterministic function of the configuration, the
+//! status and "now": it reads no clock, touches no file and spawns nothing.
+//! Readers turn Pacemaker CIB XML ([`cib`]) into the model.
+//!
+//! The engine follows Pacemaker's documented semantics so that an existing
+//! Pacemaker configuration places resources the same way; the pipeline reads
+//! top to bottom in [`engine`]: unpack → node scores → colocations →
+//! assignment (with utilization) → roles → actions → ordering → outcome.
+
+pub mod cib;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod rules;
+pub mod score;
+pub mod transition;
+pub mod validate;
+
+pub use error::ConfigError;
+pub use model::{Config, Status};
+pub use transition::{Placement, Transition};
+
+/// Computes the transition that takes the cluster from `status` to the
+/// placement `config` asks for. `now` is seconds since the Unix epoch (used by
+/// date rules and failure-timeout).
+pub fn schedule(config: &Config, status: &Status, now: i64) -> Transition {
+    engine::run(config, status, now)
+}

@@ -1,0 +1,1 @@
+//! Evaluation of location rules and expressions against node attributes.
