@@ -65,3 +65,16 @@ ha_recorded_figure() {
   [ -n "$v" ] || { echo "error: no '$key: ...' line in $file" >&2; return 1; }
   echo "$v"
 }
+
+# The python3 interpreter itself, resolved once: version-manager shims (pyenv)
+# cost ~0.1 s per start, which adds up over hundreds of calls. $PYTHON wins.
+ha_python() {
+  local p
+  if [ -n "${PYTHON:-}" ]; then
+    echo "$PYTHON"
+  elif p=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$p" ]; then
+    echo "$p"
+  else
+    echo python3
+  fi
+}

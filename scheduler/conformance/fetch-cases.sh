@@ -95,6 +95,7 @@ fetch_source() {
 }
 
 command -v python3 >/dev/null 2>&1 || die "python3 is required"
+PYTHON=$(ha_python)
 
 if cts=$(find_cts); then
   echo "using cached source: $cts"
@@ -104,7 +105,7 @@ else
 fi
 
 rm -rf "$dest.tmp"
-python3 "$here/build-cases.py" "$cts" "$here/cases.txt" "$dest.tmp"
+"$PYTHON" "$here/build-cases.py" "$cts" "$here/cases.txt" "$dest.tmp"
 
 if ! (cd "$dest.tmp" && sha256sum --quiet -c "$here/cases.sha256" >"$dest.tmp/.sha256.log" 2>&1); then
   bad=$(grep -c 'FAILED' "$dest.tmp/.sha256.log" || true)

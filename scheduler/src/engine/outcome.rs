@@ -1,0 +1,383 @@
+//! Actions and outcome: turn (current, assigned) into stop/start/promote/
+//! demote/fence actions, decide which can run (quorum, fencing, mandatory
+//! orders, mandatory colocations), and compute the placement reached when
+//! every runnable action succeeds.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::model::Role;
+use crate::transition::{Action, ActionKind, PlacedResource, Placement, Transition};
+
+/// Where a leaf ends up.
+#[derive(Debug, Clone)]
+struct Fate {
+    /// Final nodes and role.
+    nodes: Vec<NodeIx>,
+    role: Role,
+    /// A start (or recovery) at `target` was planned.
+    start_at: Option<NodeIx>,
+    /// Planned stops.
+    stops: Vec<NodeIx>,
+}
+
+pub(crate) fn build(w: &mut World) -> Transition {
+    let fenced: Vec<bool> = (0..w.nodes.len())
+        .map(|n| w.nodes[n].unclean && w.can_fence(n))
+        .collect();
+    for (n, f) in fenced.iter().enumerate() {
+        w.nodes[n].fence = *f;
+    }
+    let no_quorum_stop = !w.have_quorum
+        && matches!(
+            w.no_quorum_policy,
+            NoQuorumPolicy::Stop | NoQuorumPolicy::Suicide | NoQuorumPolicy::Demote
+        );
+    let no_quorum = !w.have_quorum && w.no_quorum_policy != NoQuorumPolicy::Ignore;
+    let startup_disabled = w.stonith_enabled && !w.have_stonith_resource;
+    let leaves: Vec<RscIx> = (0..w.rscs.len())
+        .filter(|&r| w.rscs[r].variant == Variant::Primitive)
+        .collect();
+    let mut fate: BTreeMap<RscIx, Fate> = BTreeMap::new();
+    for &r in &leaves {
+        let rs = &w.rscs[r];
+        let cur: Vec<NodeIx> = rs.running_on.clone();
+        // Resources on unclean nodes that cannot be fenced stay there.
+        let stuck: Vec<NodeIx> = cur
+            .iter()
+            .copied()
+            .filter(|&n| w.nodes[n].unclean && !fenced[n])
+            .collect();
+        if !rs.managed || (startup_disabled && !rs.is_fence_device) {
+            fate.insert(
+                r,
+                Fate {
+                    nodes: cur.iter().copied().filter(|&n| !fenced[n]).collect(),
+                    role: rs.role,
+                    start_at: None,
+                    stops: Vec::new(),
+                },
+            );
+            continue;
+        }
+        let mut target = rs.assigned;
+        let mut role = rs.next_role.unwrap_or(Role::Started);
+        if role == Role::Stopped {
+            target = None;
+        }
+        if no_quorum && rs.requires_quorum {
+            match w.no_quorum_policy {
+                NoQuorumPolicy::Freeze => {
+                    // nothing new starts; running resources stay
+                    if target.is_some_and(|t| !cur.contains(&t)) {
+                        target = None;
+                    }
+                    if role == Role::Promoted && rs.role != Role::Promoted {
+                        role = Role::Unpromoted;
+                    }
+                }
+                NoQuorumPolicy::Demote if w.clone_of(r).is_some_and(|c| w.rscs[c].promotable) => {
+                    if target.is_some_and(|t| !cur.contains(&t)) {
+                        target = None;
+                    }
+                    if role == Role::Promoted {
+                        role = Role::Unpromoted;
+                    }
+                }
+                _ if no_quorum_stop => target = None,
+                _ => {}
+            }
+        }
+        if !stuck.is_empty() {
+            // cannot be stopped: nothing else may start it
+            let keep: Vec<NodeIx> = cur.iter().copied().filter(|&n| !fenced[n]).collect();
+            fate.insert(
+                r,
+                Fate {
+                    nodes: keep,
+                    role: rs.role,
+                    start_at: None,
+                    stops: Vec::new(),
+                },
+            );
+            continue;
+        }
+        let staying = target.is_some_and(|t| cur == vec![t]) && !rs.failed;
+        let stops: Vec<NodeIx> = if staying {
+            Vec::new()
+        } else {
+            cur.iter().copied().filter(|&n| !fenced[n]).collect()
+        };
+        let start_at = if staying { None } else { target };
+        let nodes: Vec<NodeIx> = target.into_iter().collect();
+        let role = if nodes.is_empty() { Role::Stopped } else { role };
+        fate.insert(
+            r,
+            Fate {
+                nodes,
+                role,
+                start_at,
+                stops,
+            },
+        );
+    }
+
+    // Mandatory orders and colocations: a start after something that will
+    // not be active cannot run. Iterate to a fixpoint.
+    let orders = w.orders.clone();
+    let colocs = w.colocs.clone();
+    for _ in 0..(leaves.len() + 2) {
+        let mut changed = false;
+        for o in orders.iter().filter(|o| o.mandatory) {
+            if !matches!(o.then_action.as_str(), "start" | "promote") {
+                continue;
+            }
+            if !matches!(o.first_action.as_str(), "start" | "promote") {
+                continue;
+            }
+            let want_promoted = o.first_action == "promote";
+            let then_leaves = w.leaves(o.then);
+            let first_leaves = w.leaves(o.first);
+            let interleave = w.rscs[o.first].variant == Variant::Clone
+                && w.rscs[o.then].variant == Variant::Clone
+                && w.rscs[o.then].interleave;
+            let satisfied_on = |fate: &BTreeMap<RscIx, Fate>, node: Option<NodeIx>| -> bool {
+                let active = |l: &RscIx| {
+                    fate.get(l).is_some_and(|f| {
+                        !f.nodes.is_empty()
+                            && (!want_promoted || f.role == Role::Promoted)
+                            && node.is_none_or(|n| f.nodes.contains(&n))
+                    })
+                };
+                match w.rscs[o.first].variant {
+                    Variant::Clone => {
+                        let min = w.rscs[o.first].clone_min.max(1);
+                        let n_active = w.rscs[o.first]
+                            .children
+                            .iter()
+                            .filter(|&&i| w.leaves(i).iter().all(active))
+                            .count();
+                        if o.require_all || node.is_some() {
+                            n_active >= if node.is_some() { 1 } else { min }
+                        } else {
+                            n_active >= 1
+                        }
+                    }
+                    _ => first_leaves.iter().all(active),
+                }
+            };
+            for &t in &then_leaves {
+                let Some(f) = fate.get(&t) else { continue };
+                if f.nodes.is_empty() || !w.rscs[t].managed {
+                    continue;
+                }
+                let node = if interleave { f.nodes.first().copied() } else { None };
+                if satisfied_on(&fate, node) {
+                    continue;
+                }
+                let f = fate.get_mut(&t).expect("present");
+                if o.then_action == "promote" {
+                    if f.role == Role::Promoted {
+                        f.role = Role::Unpromoted;
+                        changed = true;
+                    }
+                } else if f.start_at.is_some() {
+                    f.nodes.clear();
+                    f.role = Role::Stopped;
+                    f.start_at = None;
+                    changed = true;
+                }
+            }
+        }
+        for c in colocs.iter().filter(|c| c.score >= crate::score::INFINITY) {
+            if w.rscs[c.primary].variant != Variant::Primitive {
+                continue;
+            }
+            let pri_active = fate
+                .get(&c.primary)
+                .is_some_and(|f| !f.nodes.is_empty());
+            let pri_assigned = w.rscs[c.primary].assigned.is_some();
+            if pri_active || !pri_assigned {
+                continue;
+            }
+            for d in w.leaves(c.dependent) {
+                if let Some(f) = fate.get_mut(&d) {
+                    if f.start_at.is_some() && w.rscs[d].managed {
+                        f.nodes.clear();
+                        f.role = Role::Stopped;
+                        f.start_at = None;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    // Actions
+    let mut t = Transition::default();
+    let mut fence_ids: BTreeMap<NodeIx, usize> = BTreeMap::new();
+    for (n, f) in fenced.iter().enumerate() {
+        if *f {
+            let id = t.actions.len();
+            t.actions.push(Action {
+                id,
+                kind: ActionKind::Fence,
+                rsc: None,
+                node: w.nodes[n].name.clone(),
+                reason: "node is unclean".into(),
+            });
+            fence_ids.insert(n, id);
+        }
+    }
+    let mut start_ids: BTreeMap<RscIx, usize> = BTreeMap::new();
+    for (&r, f) in &fate {
+        let rs = &w.rscs[r];
+        let mut stop_ids = Vec::new();
+        for &n in &f.stops {
+            let id = t.actions.len();
+            t.actions.push(Action {
+                id,
+                kind: ActionKind::Stop,
+                rsc: Some(rs.id.clone()),
+                node: w.nodes[n].name.clone(),
+                reason: if rs.failed { "recover" } else { "move" }.into(),
+            });
+            stop_ids.push(id);
+        }
+        if let Some(n) = f.start_at.filter(|_| !f.nodes.is_empty()) {
+            let id = t.actions.len();
+            t.actions.push(Action {
+                id,
+                kind: ActionKind::Start,
+                rsc: Some(rs.id.clone()),
+                node: w.nodes[n].name.clone(),
+                reason: "place".into(),
+            });
+            start_ids.insert(r, id);
+            for s in &stop_ids {
+                t.edges.push((*s, id));
+            }
+            for &on in &rs.running_on {
+                if let Some(&fid) = fence_ids.get(&on) {
+                    t.edges.push((fid, id));
+                }
+            }
+        }
+        if let Some(&n) = f.nodes.first() {
+            let was = rs.role;
+            if f.role == Role::Promoted && (was != Role::Promoted || f.start_at.is_some()) {
+                let id = t.actions.len();
+                t.actions.push(Action {
+                    id,
+                    kind: ActionKind::Promote,
+                    rsc: Some(rs.id.clone()),
+                    node: w.nodes[n].name.clone(),
+                    reason: "promote".into(),
+                });
+                if let Some(&s) = start_ids.get(&r) {
+                    t.edges.push((s, id));
+                }
+            } else if f.role == Role::Unpromoted && was == Role::Promoted && f.start_at.is_none() {
+                let id = t.actions.len();
+                t.actions.push(Action {
+                    id,
+                    kind: ActionKind::Demote,
+                    rsc: Some(rs.id.clone()),
+                    node: w.nodes[n].name.clone(),
+                    reason: "demote".into(),
+                });
+            }
+        }
+    }
+    // Ordering constraints between planned starts.
+    for o in &orders {
+        for a in w.leaves(o.first) {
+            for b in w.leaves(o.then) {
+                if let (Some(&x), Some(&y)) = (start_ids.get(&a), start_ids.get(&b)) {
+                    if x != y {
+                        t.edges.push((x, y));
+                    }
+                }
+            }
+        }
+    }
+    t.edges.sort_unstable();
+    t.edges.dedup();
+
+    // Placement
+    let mut p = Placement::default();
+    for (n, node) in w.nodes.iter().enumerate() {
+        let state = if fenced[n] {
+            "offline"
+        } else if node.unclean {
+            "UNCLEAN (offline)"
+        } else if !node.online {
+            if node.standby {
+                "OFFLINE (standby)"
+            } else {
+                "offline"
+            }
+        } else if node.pending {
+            "pending"
+        } else if node.maintenance {
+            "maintenance"
+        } else if node.standby {
+            "standby"
+        } else {
+            "online"
+        };
+        p.nodes.insert(node.name.clone(), state.to_string());
+    }
+    for (&r, f) in &fate {
+        let rs = &w.rscs[r];
+        let mut names: Vec<String> = f.nodes.iter().map(|&n| w.nodes[n].name.clone()).collect();
+        names.sort();
+        names.dedup();
+        let role = if names.is_empty() {
+            Role::Stopped
+        } else if f.role == Role::Stopped {
+            Role::Started
+        } else {
+            f.role
+        };
+        match w.clone_of(r) {
+            Some(c) if !w.rscs[c].unique => {
+                for name in &names {
+                    p.resources.insert(
+                        format!("{}@{}", rs.base_id, name),
+                        PlacedResource {
+                            role,
+                            nodes: vec![name.clone()],
+                        },
+                    );
+                }
+            }
+            _ => {
+                p.resources
+                    .insert(rs.id.clone(), PlacedResource { role, nodes: names });
+            }
+        }
+    }
+    // scores
+    for &r in &leaves {
+        let scores: BTreeMap<String, crate::score::Score> = w.rscs[r]
+            .allowed
+            .iter()
+            .enumerate()
+            .filter_map(|(n, s)| s.map(|s| (w.nodes[n].name.clone(), s)))
+            .collect();
+        t.scores.insert(w.rscs[r].id.clone(), scores);
+    }
+    t.placement = p;
+    t.notes = std::mem::take(&mut w.notes);
+    if startup_disabled {
+        t.notes.push(
+            "stonith-enabled is true but no fencing device is configured: resources are not started or recovered"
+                .into(),
+        );
+    }
+    t
+}
