@@ -16,7 +16,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=common.sh
+# shellcheck source=SCRIPTDIR/common.sh
 . "$here/common.sh"
 
 dest=${1:-${HA_CONFORMANCE_CASES:-$here/cases-upstream}}

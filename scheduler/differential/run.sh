@@ -20,7 +20,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 conf=$here/../conformance
-# shellcheck source=../conformance/common.sh
+# shellcheck source=SCRIPTDIR/../conformance/common.sh
 . "$conf/common.sh"
 gen=$here/../bench/gen_cib.py
 
