@@ -191,7 +191,9 @@ impl<'a, 'i> Reader<'a, 'i> {
                 "op_defaults" => config.op_defaults = self.nvsets(e, "meta_attributes")?,
                 "nodes" => {
                     for n in elements(e).filter(|n| n.tag_name().name() == "node") {
-                        config.nodes.push(self.read_node(n)?);
+                        if let Some(node) = self.read_node(n)? {
+                            config.nodes.push(node);
+                        }
                     }
                 }
                 "resources" => {
@@ -236,12 +238,15 @@ impl<'a, 'i> Reader<'a, 'i> {
         Ok(config)
     }
 
-    fn read_node(&self, n: Node<'a, 'i>) -> Result<NodeConfig, ConfigError> {
+    fn read_node(&self, n: Node<'a, 'i>) -> Result<Option<NodeConfig>, ConfigError> {
         let id = id_of(n);
         let name = n.attribute("uname").unwrap_or(&id).to_string();
         match n.attribute("type") {
             None | Some("member") | Some("normal") => {}
             Some("ping") => {}
+            // A remote node entry without its connection resource (which is
+            // rejected as unsupported) runs nothing: skip it.
+            Some("remote") => return Ok(None),
             Some(other) => {
                 return Err(ConfigError::Unsupported {
                     element: format!("{other} node"),
@@ -249,7 +254,7 @@ impl<'a, 'i> Reader<'a, 'i> {
                 })
             }
         }
-        Ok(NodeConfig {
+        Ok(Some(NodeConfig {
             id,
             attributes: self.nvsets(n, "instance_attributes")?,
             utilization: self.nvsets(n, "utilization")?,
@@ -258,7 +263,7 @@ impl<'a, 'i> Reader<'a, 'i> {
                 None => None,
             },
             name,
-        })
+        }))
     }
 
     fn read_primitive(&self, p: Node<'a, 'i>) -> Result<Primitive, ConfigError> {
@@ -456,8 +461,12 @@ impl<'a, 'i> Reader<'a, 'i> {
                     });
                 }
                 "rsc_colocation" => {
-                    let score = parse_score(e, "score", req(e, "score")?)?;
                     let sets = self.read_sets(e)?;
+                    let score = match e.attribute("score") {
+                        Some(v) => parse_score(e, "score", v)?,
+                        None if !sets.is_empty() => 0,
+                        None => return Err(ConfigError::invalid("rsc_colocation", &id, "missing attribute 'score'")),
+                    };
                     let form = if !sets.is_empty() {
                         ColocationForm::Sets(sets)
                     } else {
@@ -477,12 +486,10 @@ impl<'a, 'i> Reader<'a, 'i> {
                     });
                 }
                 "rsc_order" => {
-                    let mut kind = match e.attribute("kind") {
-                        Some(k) => Some(OrderKind::parse(k).ok_or_else(|| {
-                            ConfigError::invalid("rsc_order", &id, format!("invalid kind '{k}'"))
-                        })?),
-                        None => None,
-                    };
+                    // An unknown kind is read as Mandatory, as Pacemaker does.
+                    let mut kind = e.attribute("kind").map(|k| {
+                        OrderKind::parse(k).unwrap_or(OrderKind::Mandatory)
+                    });
                     if kind.is_none() {
                         if let Some(s) = e.attribute("score") {
                             if parse_score(e, "score", s)? == 0 {
@@ -803,7 +810,11 @@ pub fn parse_interval_ms(v: &str) -> Option<u64> {
     if t.is_empty() {
         return Some(0);
     }
-    if let Some(iso) = t.strip_prefix("PT").or_else(|| t.strip_prefix("pt")) {
+    if let Some(iso) = t
+        .strip_prefix("PT")
+        .or_else(|| t.strip_prefix("pt"))
+        .or_else(|| t.strip_prefix('P'))
+    {
         let mut total = 0u64;
         let mut num = String::new();
         for ch in iso.chars() {

@@ -962,7 +962,7 @@ fn promotion_score(w: &World, clone: RscIx, inst: RscIx, n: NodeIx) -> Option<Sc
         }
     }
     let attrs = &w.nodes[n].attrs;
-    let id = &w.rscs[leaf].id;
+    let id = w.rscs[leaf].clone_name.as_ref().unwrap_or(&w.rscs[leaf].id);
     let base = &w.rscs[leaf].base_id;
     let v = attrs
         .get(&format!("master-{id}"))

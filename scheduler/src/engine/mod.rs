@@ -125,6 +125,8 @@ pub(crate) struct Rsc {
     pub requires_quorum: bool,
     pub is_fence_device: bool,
     pub orphan: bool,
+    /// The name this instance has in the history (anonymous clones).
+    pub clone_name: Option<String>,
 
     // -- status
     /// Nodes where it is active (with its role there).

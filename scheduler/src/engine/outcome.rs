@@ -181,7 +181,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
                         f.role = Role::Unpromoted;
                         changed = true;
                     }
-                } else if f.start_at.is_some() {
+                } else {
                     f.nodes.clear();
                     f.role = Role::Stopped;
                     f.start_at = None;
@@ -202,7 +202,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
             }
             for d in w.leaves(c.dependent) {
                 if let Some(f) = fate.get_mut(&d) {
-                    if f.start_at.is_some() && w.rscs[d].managed {
+                    if !f.nodes.is_empty() && w.rscs[d].managed {
                         f.nodes.clear();
                         f.role = Role::Stopped;
                         f.start_at = None;

@@ -219,6 +219,7 @@ impl Template<'_> {
             requires_quorum,
             is_fence_device,
             orphan: false,
+            clone_name: None,
             meta,
             running_on: Vec::new(),
             role: Role::Stopped,
@@ -624,6 +625,9 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
             };
             let ops = config_ops(config, &w.rscs[r].base_id);
             let rp = replay(w, r, hist, ops);
+            if hid != &w.rscs[r].id && (rp.active || w.rscs[r].clone_name.is_none()) {
+                w.rscs[r].clone_name = Some(hid.clone());
+            }
             apply_replay(w, r, ni, rp);
         }
     }
