@@ -393,3 +393,685 @@ fn is_failure_attr_of(name: &str, resource: &str) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ha_scheduler::model::{NodeConfig, OpRecord, Primitive, Resource};
+
+    fn node(name: &str) -> NodeConfig {
+        NodeConfig {
+            id: name.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn prim(id: &str) -> Resource {
+        Resource::Primitive(Primitive {
+            id: id.into(),
+            class: "ocf".into(),
+            provider: Some("heartbeat".into()),
+            agent: "Dummy".into(),
+            ..Default::default()
+        })
+    }
+
+    fn config(nodes: &[&str], rscs: &[&str]) -> Config {
+        Config {
+            nodes: nodes.iter().map(|n| node(n)).collect(),
+            resources: rscs.iter().map(|r| prim(r)).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Stricter than the scheduler's (young) validator: no duplicate ids, no
+    /// `bad` attribute anywhere.
+    fn strict(c: &Config) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &c.resources {
+            let Resource::Primitive(p) = r else { continue };
+            if !seen.insert(p.id.clone()) {
+                return Err(ConfigError::DuplicateId {
+                    element: "primitive".into(),
+                    id: p.id.clone(),
+                });
+            }
+        }
+        for n in &c.nodes {
+            if n.attributes.contains_key("bad") {
+                return Err(ConfigError::invalid("node", &n.id, "bad attribute"));
+            }
+        }
+        Ok(())
+    }
+
+    fn base() -> ClusterState {
+        let mut s = ClusterState::default();
+        let r = s.apply_validated_by(
+            Command::ApplyConfig {
+                base_epoch: 0,
+                config: config(&["n1", "n2"], &["r1", "r2"]),
+            },
+            &strict,
+        );
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 1,
+                status_version: 0
+            })
+        );
+        s
+    }
+
+    fn apply(s: &mut ClusterState, c: Command) -> Response {
+        s.apply_validated_by(c, &strict)
+    }
+
+    fn bytes(s: &ClusterState) -> Vec<u8> {
+        serde_json::to_vec(s).unwrap()
+    }
+
+    fn op(id: &str, operation: &str, interval_ms: u64, rc: i32, expected: i32) -> OpRecord {
+        OpRecord {
+            id: id.into(),
+            operation: operation.into(),
+            interval_ms,
+            call_id: 1,
+            rc,
+            op_status: 0,
+            expected_rc: Some(expected),
+            last_rc_change: Some(1000),
+            ..Default::default()
+        }
+    }
+
+    fn upd(node: &str, rsc: &str, op: OpRecord) -> OpUpdate {
+        OpUpdate {
+            node: node.into(),
+            resource: rsc.into(),
+            class: "ocf".into(),
+            provider: Some("heartbeat".into()),
+            agent: "Dummy".into(),
+            op,
+        }
+    }
+
+    fn record(s: &mut ClusterState, ops: Vec<OpUpdate>) -> Response {
+        apply(s, Command::RecordOps { ops })
+    }
+
+    fn attrs(pairs: &[(&str, Option<&str>)]) -> AttrChanges {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    fn tattr<'a>(s: &'a ClusterState, node: &str, name: &str) -> Option<&'a str> {
+        s.status.nodes[node]
+            .transient_attributes
+            .get(name)
+            .map(String::as_str)
+    }
+
+    fn pattr<'a>(s: &'a ClusterState, node: &str, name: &str) -> Option<&'a str> {
+        s.config
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| n.attributes.get(name))
+            .map(String::as_str)
+    }
+
+    // -- ApplyConfig
+
+    #[test]
+    fn apply_config_replaces_config_and_bumps_epoch() {
+        let mut s = base();
+        let c = config(&["n1", "n2", "n3"], &["r1"]);
+        let r = apply(
+            &mut s,
+            Command::ApplyConfig {
+                base_epoch: 1,
+                config: c.clone(),
+            },
+        );
+        assert_eq!(r.into_result().unwrap().config_epoch, 2);
+        assert_eq!(s.config, c);
+        assert_eq!(s.status_version, 0);
+    }
+
+    #[test]
+    fn apply_config_with_stale_epoch_is_rejected_and_changes_nothing() {
+        let mut s = base();
+        record(&mut s, vec![upd("n1", "r1", op("r1_last_0", "start", 0, 0, 0))]);
+        let before = bytes(&s);
+        for stale in [0, 2, 99] {
+            let r = apply(
+                &mut s,
+                Command::ApplyConfig {
+                    base_epoch: stale,
+                    config: config(&["x"], &[]),
+                },
+            );
+            assert_eq!(
+                r,
+                Response::Rejected(ApplyError::StaleEpoch {
+                    base_epoch: stale,
+                    current_epoch: 1
+                })
+            );
+            assert_eq!(bytes(&s), before, "state changed by a rejected config");
+        }
+        let msg = ApplyError::StaleEpoch {
+            base_epoch: 0,
+            current_epoch: 1,
+        }
+        .to_string();
+        assert!(msg.contains("epoch 0") && msg.contains("now at 1"), "{msg}");
+    }
+
+    #[test]
+    fn invalid_config_is_rejected_whole_and_changes_nothing() {
+        let mut s = base();
+        let before = bytes(&s);
+        let r = apply(
+            &mut s,
+            Command::ApplyConfig {
+                base_epoch: 1,
+                config: config(&["n1"], &["a", "b", "a"]),
+            },
+        );
+        let Response::Rejected(ApplyError::InvalidConfig { message, error }) = r else {
+            panic!("expected a rejection, got {r:?}");
+        };
+        assert!(message.contains("duplicate id 'a'"), "{message}");
+        assert!(matches!(error, Some(ConfigError::DuplicateId { .. })));
+        assert_eq!(bytes(&s), before);
+    }
+
+    #[test]
+    fn the_scheduler_validator_is_the_default() {
+        // Whatever it rejects is rejected by `apply` too; today it accepts this.
+        let mut s = ClusterState::default();
+        let r = s.apply(Command::ApplyConfig {
+            base_epoch: 0,
+            config: config(&["n1"], &["r1"]),
+        });
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 1,
+                status_version: 0
+            })
+        );
+    }
+
+    // -- RecordOps
+
+    #[test]
+    fn record_ops_builds_history_replacing_by_op_id() {
+        let mut s = base();
+        let r = record(
+            &mut s,
+            vec![
+                upd("n1", "r1", op("r1_last_0", "start", 0, 0, 0)),
+                upd("n1", "r1", op("r1_monitor_10000", "monitor", 10000, 0, 0)),
+                upd("n2", "r1", op("r1_last_0", "monitor", 0, 7, 7)),
+            ],
+        );
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 1,
+                status_version: 1
+            })
+        );
+        let h = &s.status.nodes["n1"].history["r1"];
+        assert_eq!((h.class.as_str(), h.agent.as_str()), ("ocf", "Dummy"));
+        assert_eq!(h.ops.len(), 2);
+        // Same id again: replaced, not appended.
+        let mut stop = op("r1_last_0", "stop", 0, 0, 0);
+        stop.call_id = 3;
+        record(&mut s, vec![upd("n1", "r1", stop.clone())]);
+        let h = &s.status.nodes["n1"].history["r1"];
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[0], stop);
+        assert_eq!(s.status_version, 2);
+        // Successful ops and probes that find nothing count no failure.
+        assert!(s.status.nodes["n1"].transient_attributes.is_empty());
+        assert!(s.status.nodes["n2"].transient_attributes.is_empty());
+        // A node seen for the first time is Offline until told otherwise.
+        assert_eq!(s.status.nodes["n2"].membership, Membership::Offline);
+    }
+
+    #[test]
+    fn record_ops_counts_failures_as_pacemaker_does() {
+        let mut s = base();
+        let mon = op("r1_monitor_10000", "monitor", 10000, 7, 0);
+        record(&mut s, vec![upd("n1", "r1", mon.clone())]);
+        record(&mut s, vec![upd("n1", "r1", mon)]);
+        assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_10000"), Some("2"));
+        assert_eq!(tattr(&s, "n1", "last-failure-r1#monitor_10000"), Some("1000"));
+        // Start failure: INFINITY by default (start-failure-is-fatal).
+        record(&mut s, vec![upd("n1", "r2", op("r2_last_0", "start", 0, 1, 0))]);
+        assert_eq!(tattr(&s, "n1", "fail-count-r2#start_0"), Some("INFINITY"));
+        // Stop failure: always INFINITY.
+        record(&mut s, vec![upd("n2", "r2", op("r2_last_0", "stop", 0, 1, 0))]);
+        assert_eq!(tattr(&s, "n2", "fail-count-r2#stop_0"), Some("INFINITY"));
+        // A timeout is a failure whatever the rc.
+        let mut t = op("r1_last_0", "promote", 0, 0, 0);
+        t.op_status = 3;
+        record(&mut s, vec![upd("n2", "r1", t)]);
+        assert_eq!(tattr(&s, "n2", "fail-count-r1#promote_0"), Some("1"));
+        // Probes never count, even with a surprising rc.
+        record(&mut s, vec![upd("n2", "r9", op("r9_last_0", "monitor", 0, 1, 7))]);
+        assert_eq!(tattr(&s, "n2", "fail-count-r9#monitor_0"), None);
+        // Unknown expected rc: not counted.
+        let mut u = op("r1_monitor_5000", "monitor", 5000, 1, 0);
+        u.expected_rc = None;
+        record(&mut s, vec![upd("n2", "r1", u)]);
+        assert_eq!(tattr(&s, "n2", "fail-count-r1#monitor_5000"), None);
+    }
+
+    #[test]
+    fn start_failure_not_fatal_increments() {
+        let mut s = base();
+        let mut c = s.config.clone();
+        c.properties
+            .insert("start-failure-is-fatal".into(), "false".into());
+        apply(
+            &mut s,
+            Command::ApplyConfig {
+                base_epoch: 1,
+                config: c,
+            },
+        );
+        for _ in 0..2 {
+            record(&mut s, vec![upd("n1", "r1", op("r1_last_0", "start", 0, 1, 0))]);
+        }
+        assert_eq!(tattr(&s, "n1", "fail-count-r1#start_0"), Some("2"));
+    }
+
+    // -- SetNodeAttributes
+
+    #[test]
+    fn transient_attributes_set_and_delete_and_track_shutdown() {
+        let mut s = base();
+        let r = apply(
+            &mut s,
+            Command::SetNodeAttributes {
+                node: "n1".into(),
+                transient: attrs(&[("master-r1", Some("10")), ("shutdown", Some("1234"))]),
+                permanent: AttrChanges::new(),
+            },
+        );
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 1,
+                status_version: 1
+            })
+        );
+        assert_eq!(tattr(&s, "n1", "master-r1"), Some("10"));
+        assert!(s.status.nodes["n1"].shutdown);
+        apply(
+            &mut s,
+            Command::SetNodeAttributes {
+                node: "n1".into(),
+                transient: attrs(&[("shutdown", None)]),
+                permanent: AttrChanges::new(),
+            },
+        );
+        assert!(!s.status.nodes["n1"].shutdown);
+        assert_eq!(tattr(&s, "n1", "shutdown"), None);
+        assert_eq!(s.status_version, 2);
+        assert_eq!(s.config_epoch, 1);
+    }
+
+    #[test]
+    fn permanent_attributes_live_in_config_and_bump_epoch() {
+        let mut s = base();
+        let set = |v: Option<&str>| Command::SetNodeAttributes {
+            node: "n2".into(),
+            transient: AttrChanges::new(),
+            permanent: attrs(&[("site", v)]),
+        };
+        let r = apply(&mut s, set(Some("a")));
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 2,
+                status_version: 0
+            })
+        );
+        assert_eq!(pattr(&s, "n2", "site"), Some("a"));
+        // The same value again changes nothing: no epoch bump.
+        apply(&mut s, set(Some("a")));
+        assert_eq!(s.config_epoch, 2);
+        apply(&mut s, set(None));
+        assert_eq!(pattr(&s, "n2", "site"), None);
+        assert_eq!(s.config_epoch, 3);
+    }
+
+    #[test]
+    fn permanent_attributes_of_unknown_node_or_invalid_result_are_rejected_whole() {
+        let mut s = base();
+        let before = bytes(&s);
+        let r = apply(
+            &mut s,
+            Command::SetNodeAttributes {
+                node: "ghost".into(),
+                transient: attrs(&[("x", Some("1"))]),
+                permanent: attrs(&[("site", Some("a"))]),
+            },
+        );
+        assert!(matches!(
+            r,
+            Response::Rejected(ApplyError::UnknownNode { ref node, .. }) if node == "ghost"
+        ));
+        assert_eq!(bytes(&s), before);
+        let r = apply(
+            &mut s,
+            Command::SetNodeAttributes {
+                node: "n1".into(),
+                transient: attrs(&[("x", Some("1"))]),
+                permanent: attrs(&[("bad", Some("1"))]),
+            },
+        );
+        assert!(matches!(
+            r,
+            Response::Rejected(ApplyError::InvalidConfig { .. })
+        ));
+        assert_eq!(bytes(&s), before, "transient part applied despite rejection");
+    }
+
+    // -- SetNodeState
+
+    fn set_state(s: &mut ClusterState, node: &str, state: NodeState) -> Response {
+        apply(
+            s,
+            Command::SetNodeState {
+                node: node.into(),
+                state,
+            },
+        )
+    }
+
+    #[test]
+    fn standby_and_maintenance_are_permanent_attributes() {
+        let mut s = base();
+        let r = set_state(&mut s, "n1", NodeState::Standby);
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 2,
+                status_version: 0
+            })
+        );
+        assert_eq!(pattr(&s, "n1", STANDBY_ATTR), Some("on"));
+        set_state(&mut s, "n1", NodeState::Maintenance);
+        assert_eq!(pattr(&s, "n1", MAINTENANCE_ATTR), Some("on"));
+        assert_eq!(s.config_epoch, 3);
+        // Again: no change, no bump.
+        set_state(&mut s, "n1", NodeState::Maintenance);
+        assert_eq!(s.config_epoch, 3);
+        // A joining node keeps its flags.
+        set_state(&mut s, "n1", NodeState::Joined);
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Online);
+        assert_eq!(pattr(&s, "n1", STANDBY_ATTR), Some("on"));
+        // Online clears both.
+        let r = set_state(&mut s, "n1", NodeState::Online);
+        assert_eq!(
+            r,
+            Response::Applied(Versions {
+                config_epoch: 4,
+                status_version: 2
+            })
+        );
+        assert_eq!(pattr(&s, "n1", STANDBY_ATTR), None);
+        assert_eq!(pattr(&s, "n1", MAINTENANCE_ATTR), None);
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Online);
+    }
+
+    #[test]
+    fn standby_of_unknown_node_is_rejected() {
+        let mut s = base();
+        let before = bytes(&s);
+        for st in [NodeState::Standby, NodeState::Maintenance] {
+            let r = set_state(&mut s, "ghost", st);
+            assert!(matches!(r, Response::Rejected(ApplyError::UnknownNode { .. })));
+            assert_eq!(bytes(&s), before);
+        }
+        // Online of an unconfigured node only sets membership.
+        set_state(&mut s, "ghost", NodeState::Online);
+        assert_eq!(s.status.nodes["ghost"].membership, Membership::Online);
+        assert_eq!(s.config_epoch, 1);
+    }
+
+    #[test]
+    fn membership_states() {
+        let mut s = base();
+        set_state(&mut s, "n1", NodeState::Pending);
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Pending);
+        set_state(&mut s, "n1", NodeState::Unclean);
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Unclean);
+        assert_eq!(s.status_version, 2);
+        assert_eq!(s.config_epoch, 1);
+    }
+
+    fn busy_node(s: &mut ClusterState, node: &str) {
+        set_state(s, node, NodeState::Joined);
+        record(s, vec![upd(node, "r1", op("r1_monitor_1000", "monitor", 1000, 1, 0))]);
+        apply(
+            s,
+            Command::SetNodeAttributes {
+                node: node.into(),
+                transient: attrs(&[("shutdown", Some("5"))]),
+                permanent: AttrChanges::new(),
+            },
+        );
+        assert!(!s.status.nodes[node].transient_attributes.is_empty());
+        assert!(s.status.nodes[node].shutdown);
+    }
+
+    #[test]
+    fn fenced_clears_history_and_transient_attributes() {
+        let mut s = base();
+        busy_node(&mut s, "n1");
+        set_state(&mut s, "n1", NodeState::Fenced);
+        let ns = &s.status.nodes["n1"];
+        assert_eq!(ns.membership, Membership::Offline);
+        assert!(ns.history.is_empty());
+        assert!(ns.transient_attributes.is_empty());
+        assert!(!ns.shutdown);
+    }
+
+    #[test]
+    fn offline_clears_transient_attributes_keeps_history() {
+        let mut s = base();
+        busy_node(&mut s, "n1");
+        set_state(&mut s, "n1", NodeState::Offline);
+        let ns = &s.status.nodes["n1"];
+        assert_eq!(ns.membership, Membership::Offline);
+        assert_eq!(ns.history.len(), 1);
+        assert!(ns.transient_attributes.is_empty());
+        assert!(!ns.shutdown);
+    }
+
+    // -- RecordFencing
+
+    fn fence(target: &str, action: &str, ok: bool, time: i64) -> Command {
+        Command::RecordFencing {
+            event: FencingEvent {
+                target: target.into(),
+                action: action.into(),
+                device: Some("ipmi-1".into()),
+                succeeded: ok,
+                time,
+                origin: Some("n2".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn successful_fencing_marks_the_target_fenced() {
+        let mut s = base();
+        busy_node(&mut s, "n1");
+        set_state(&mut s, "n1", NodeState::Unclean);
+        let v = s.status_version;
+        apply(&mut s, fence("n1", "reboot", false, 10));
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Unclean);
+        assert_eq!(s.status.nodes["n1"].history.len(), 1);
+        apply(&mut s, fence("n1", "on", true, 11));
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Unclean);
+        apply(&mut s, fence("n1", "off", true, 12));
+        let ns = &s.status.nodes["n1"];
+        assert_eq!(ns.membership, Membership::Offline);
+        assert!(ns.history.is_empty() && ns.transient_attributes.is_empty());
+        assert_eq!(s.status.fencing_history.len(), 3);
+        assert_eq!(s.status.fencing_history[2].time, 12);
+        assert_eq!(s.status_version, v + 3);
+    }
+
+    #[test]
+    fn fencing_history_is_bounded() {
+        let mut s = base();
+        for t in 0..(FENCING_HISTORY_MAX as i64 + 20) {
+            apply(&mut s, fence("n9", "reboot", false, t));
+        }
+        let h = &s.status.fencing_history;
+        assert_eq!(h.len(), FENCING_HISTORY_MAX);
+        assert_eq!(h[0].time, 20);
+        assert_eq!(h[h.len() - 1].time, FENCING_HISTORY_MAX as i64 + 19);
+    }
+
+    // -- ClearFailures
+
+    fn with_failures() -> ClusterState {
+        let mut s = base();
+        for n in ["n1", "n2"] {
+            for r in ["r1", "r1:0", "r1:1", "r10", "r1-db"] {
+                record(
+                    &mut s,
+                    vec![upd(n, r, op(&format!("{r}_monitor_1"), "monitor", 1, 1, 0))],
+                );
+            }
+            apply(
+                &mut s,
+                Command::SetNodeAttributes {
+                    node: n.into(),
+                    transient: attrs(&[("fail-count-r1", Some("3")), ("other", Some("x"))]),
+                    permanent: AttrChanges::new(),
+                },
+            );
+        }
+        s
+    }
+
+    fn failure_attrs(s: &ClusterState, node: &str) -> Vec<String> {
+        s.status.nodes[node]
+            .transient_attributes
+            .keys()
+            .filter(|k| k.starts_with("fail-count-") || k.starts_with("last-failure-"))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn clear_failures_on_one_node() {
+        let mut s = with_failures();
+        let v = s.status_version;
+        let r = apply(
+            &mut s,
+            Command::ClearFailures {
+                resource: "r1".into(),
+                node: Some("n1".into()),
+            },
+        );
+        assert_eq!(r.into_result().unwrap().status_version, v + 1);
+        assert_eq!(
+            failure_attrs(&s, "n1"),
+            vec![
+                "fail-count-r1-db#monitor_1",
+                "fail-count-r10#monitor_1",
+                "last-failure-r1-db#monitor_1",
+                "last-failure-r10#monitor_1",
+            ]
+        );
+        assert_eq!(tattr(&s, "n1", "other"), Some("x"));
+        assert_eq!(failure_attrs(&s, "n2").len(), 11);
+        // History is kept.
+        assert_eq!(s.status.nodes["n1"].history.len(), 5);
+    }
+
+    #[test]
+    fn clear_failures_everywhere_and_on_unknown_node() {
+        let mut s = with_failures();
+        apply(
+            &mut s,
+            Command::ClearFailures {
+                resource: "r10".into(),
+                node: None,
+            },
+        );
+        for n in ["n1", "n2"] {
+            assert!(!failure_attrs(&s, n).iter().any(|a| a.contains("r10")));
+            assert_eq!(failure_attrs(&s, n).len(), 9);
+        }
+        let r = apply(
+            &mut s,
+            Command::ClearFailures {
+                resource: "r1".into(),
+                node: Some("ghost".into()),
+            },
+        );
+        assert!(r.into_result().is_ok());
+    }
+
+    // -- determinism, encoding
+
+    fn sequence() -> Vec<Command> {
+        vec![
+            Command::ApplyConfig {
+                base_epoch: 1,
+                config: config(&["n1", "n2", "n3"], &["r1", "r2"]),
+            },
+            Command::RecordOps {
+                ops: vec![upd("n1", "r1", op("r1_last_0", "start", 0, 1, 0))],
+            },
+            Command::SetNodeState {
+                node: "n3".into(),
+                state: NodeState::Standby,
+            },
+            fence("n2", "reboot", true, 7),
+            Command::ClearFailures {
+                resource: "r1".into(),
+                node: None,
+            },
+            Command::ApplyConfig {
+                base_epoch: 1,
+                config: Config::default(),
+            },
+        ]
+    }
+
+    #[test]
+    fn same_commands_same_state() {
+        let (mut a, mut b) = (base(), base());
+        let ra: Vec<_> = sequence().into_iter().map(|c| apply(&mut a, c)).collect();
+        let rb: Vec<_> = sequence()
+            .into_iter()
+            .map(|c| {
+                // Through the wire encoding, as a follower gets them.
+                let wire = serde_json::to_vec(&c).unwrap();
+                apply(&mut b, serde_json::from_slice(&wire).unwrap())
+            })
+            .collect();
+        assert_eq!(ra, rb);
+        assert_eq!(bytes(&a), bytes(&b));
+        assert!(matches!(ra[5], Response::Rejected(ApplyError::StaleEpoch { .. })));
+    }
+}

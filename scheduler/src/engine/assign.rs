@@ -184,12 +184,13 @@ fn internal_constraints(w: &mut World) {
             if ordered {
                 w.orders.push(Ordering {
                     id: format!("{}-group", w.rscs[g].id),
-                    first: pair[0],
+                    firsts: vec![pair[0]],
                     first_action: "start".into(),
                     then: pair[1],
                     then_action: "start".into(),
                     mandatory: true,
                     require_all: true,
+                    symmetrical: true,
                 });
             }
         }

@@ -174,12 +174,15 @@ pub(crate) struct Coloc {
 #[derive(Debug, Clone)]
 pub(crate) struct Ordering {
     pub id: String,
-    pub first: RscIx,
+    /// With `require_all == false` (a one-or-more set), any one suffices.
+    pub firsts: Vec<RscIx>,
     pub first_action: String,
     pub then: RscIx,
     pub then_action: String,
     pub mandatory: bool,
     pub require_all: bool,
+    /// Symmetrical orders also stop "then" when "first" stops.
+    pub symmetrical: bool,
 }
 
 /// The whole scheduling state of one run.

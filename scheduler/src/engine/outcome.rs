@@ -137,33 +137,43 @@ pub(crate) fn build(w: &mut World) -> Transition {
             }
             let want_promoted = o.first_action == "promote";
             let then_leaves = w.leaves(o.then);
-            let first_leaves = w.leaves(o.first);
-            let interleave = w.rscs[o.first].variant == Variant::Clone
-                && w.rscs[o.then].variant == Variant::Clone
-                && w.rscs[o.then].interleave;
+            let then_clone = w.rscs[o.then].variant == Variant::Clone;
             let satisfied_on = |fate: &BTreeMap<RscIx, Fate>, node: Option<NodeIx>| -> bool {
                 let active = |l: &RscIx| {
                     fate.get(l).is_some_and(|f| {
-                        !f.nodes.is_empty()
-                            && (!want_promoted || f.role == Role::Promoted)
-                            && node.is_none_or(|n| f.nodes.contains(&n))
+                        !f.nodes.is_empty() && (!want_promoted || f.role == Role::Promoted)
                     })
                 };
-                match w.rscs[o.first].variant {
-                    Variant::Clone => {
-                        let min = w.rscs[o.first].clone_min.max(1);
-                        let n_active = w.rscs[o.first]
-                            .children
-                            .iter()
-                            .filter(|&&i| w.leaves(i).iter().all(active))
-                            .count();
-                        if o.require_all || node.is_some() {
-                            n_active >= if node.is_some() { 1 } else { min }
-                        } else {
-                            n_active >= 1
+                let active_on = |l: &RscIx, n: NodeIx| {
+                    active(l) && fate.get(l).is_some_and(|f| f.nodes.contains(&n))
+                };
+                let one = |first: RscIx| -> bool {
+                    match w.rscs[first].variant {
+                        Variant::Clone => {
+                            let fc = &w.rscs[first];
+                            let interleave = then_clone && w.rscs[o.then].interleave && fc.clone_min == 0;
+                            let full = |i: &RscIx, n: Option<NodeIx>| {
+                                w.leaves(*i).iter().all(|l| match n {
+                                    Some(n) => active_on(l, n),
+                                    None => active(l),
+                                })
+                            };
+                            if !o.require_all {
+                                fc.children.iter().any(|i| full(i, None))
+                            } else if interleave && node.is_some() {
+                                fc.children.iter().any(|i| full(i, node))
+                            } else {
+                                let n_active = fc.children.iter().filter(|i| full(i, None)).count();
+                                n_active >= fc.clone_min.max(1)
+                            }
                         }
+                        _ => w.leaves(first).iter().all(active),
                     }
-                    _ => first_leaves.iter().all(active),
+                };
+                if o.require_all {
+                    o.firsts.iter().all(|&f| one(f))
+                } else {
+                    o.firsts.iter().any(|&f| one(f))
                 }
             };
             for &t in &then_leaves {
@@ -171,11 +181,12 @@ pub(crate) fn build(w: &mut World) -> Transition {
                 if f.nodes.is_empty() || !w.rscs[t].managed {
                     continue;
                 }
-                let node = if interleave { f.nodes.first().copied() } else { None };
-                if satisfied_on(&fate, node) {
+                let node = f.nodes.first().copied();
+                let starting = f.start_at.is_some();
+                if satisfied_on(&fate, node) || (!starting && !o.symmetrical) {
                     continue;
                 }
-                let f = fate.get_mut(&t).expect("present");
+                let Some(f) = fate.get_mut(&t) else { continue };
                 if o.then_action == "promote" {
                     if f.role == Role::Promoted {
                         f.role = Role::Unpromoted;
@@ -294,7 +305,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
     }
     // Ordering constraints between planned starts.
     for o in &orders {
-        for a in w.leaves(o.first) {
+        for a in o.firsts.iter().flat_map(|&f| w.leaves(f)) {
             for b in w.leaves(o.then) {
                 if let (Some(&x), Some(&y)) = (start_ids.get(&a), start_ids.get(&b)) {
                     if x != y {

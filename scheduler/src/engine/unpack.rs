@@ -989,19 +989,26 @@ fn unpack_constraints(w: &mut World, config: &Config) {
     // Orders
     let mut orders = Vec::new();
     for o in &config.constraints.orders {
-        let mandatory = !matches!(o.kind, Some(OrderKind::Optional) | Some(OrderKind::Serialize));
-        let mut push = |w: &World, f: &str, fa: &str, t: &str, ta: &str, require_all: bool| {
-            let (Some(first), Some(then)) = (resolve(w, f), resolve(w, t)) else {
+        let kind = o.kind.unwrap_or(OrderKind::Mandatory);
+        let mandatory = kind == OrderKind::Mandatory;
+        let symmetrical = o.symmetrical.unwrap_or(kind != OrderKind::Serialize);
+        let mut push = |w: &World, fs: &[&String], fa: &str, t: &str, ta: &str, require_all: bool| {
+            let firsts: Vec<RscIx> = fs.iter().filter_map(|f| resolve(w, f)).collect();
+            let Some(then) = resolve(w, t) else {
                 return;
             };
+            if firsts.is_empty() || firsts.contains(&then) {
+                return;
+            }
             orders.push(Ordering {
                 id: o.id.clone(),
-                first,
+                firsts,
                 first_action: fa.to_string(),
                 then,
                 then_action: ta.to_string(),
                 mandatory,
                 require_all,
+                symmetrical,
             });
         };
         match &o.form {
@@ -1014,14 +1021,14 @@ fn unpack_constraints(w: &mut World, config: &Config) {
             } => {
                 let fa = first_action.clone().unwrap_or_else(|| "start".into());
                 let ta = then_action.clone().unwrap_or_else(|| fa.clone());
-                push(w, first, &fa, then, &ta, require_all.unwrap_or(true));
+                push(w, &[first], &fa, then, &ta, require_all.unwrap_or(true));
             }
             OrderForm::Sets(sets) => {
                 for s in sets {
                     if s.sequential.unwrap_or(true) {
                         let a = s.action.clone().unwrap_or_else(|| "start".into());
                         for pair in s.resources.windows(2) {
-                            push(w, &pair[0], &a, &pair[1], &a, true);
+                            push(w, &[&pair[0]], &a, &pair[1], &a, true);
                         }
                     }
                 }
@@ -1029,7 +1036,8 @@ fn unpack_constraints(w: &mut World, config: &Config) {
                     let (a, b) = (&pair[0], &pair[1]);
                     let fa = a.action.clone().unwrap_or_else(|| "start".into());
                     let ta = b.action.clone().unwrap_or_else(|| "start".into());
-                    let firsts: Vec<&String> = if a.sequential.unwrap_or(true) {
+                    let require_all = a.require_all.unwrap_or(true);
+                    let firsts: Vec<&String> = if a.sequential.unwrap_or(true) && require_all {
                         a.resources.last().into_iter().collect()
                     } else {
                         a.resources.iter().collect()
@@ -1039,10 +1047,13 @@ fn unpack_constraints(w: &mut World, config: &Config) {
                     } else {
                         b.resources.iter().collect()
                     };
-                    let require_all = a.require_all.unwrap_or(true);
-                    for f in &firsts {
-                        for t in &thens {
-                            push(w, f, &fa, t, &ta, require_all);
+                    for t in &thens {
+                        if require_all {
+                            for f in &firsts {
+                                push(w, &[f], &fa, t, &ta, true);
+                            }
+                        } else {
+                            push(w, &firsts, &fa, t, &ta, false);
                         }
                     }
                 }
