@@ -248,7 +248,9 @@ impl World {
     }
 
     pub fn can_fence(&self, node: NodeIx) -> bool {
-        if !self.stonith_enabled || !self.have_stonith_resource {
+        // Pacemaker's simulation fences even when no device is configured;
+        // the controller reports the missing device when it tries.
+        if !self.stonith_enabled {
             return false;
         }
         if self.have_quorum || self.no_quorum_policy == NoQuorumPolicy::Ignore {

@@ -34,7 +34,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
             NoQuorumPolicy::Stop | NoQuorumPolicy::Suicide | NoQuorumPolicy::Demote
         );
     let no_quorum = !w.have_quorum && w.no_quorum_policy != NoQuorumPolicy::Ignore;
-    let startup_disabled = w.stonith_enabled && !w.have_stonith_resource;
+    let startup_disabled = false;
     let leaves: Vec<RscIx> = (0..w.rscs.len())
         .filter(|&r| w.rscs[r].variant == Variant::Primitive)
         .collect();

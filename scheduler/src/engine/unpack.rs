@@ -755,7 +755,9 @@ fn apply_replay(w: &mut World, r: RscIx, ni: NodeIx, rp: Replay) {
         match of {
             OnFail::Ignore => {}
             OnFail::Restart | OnFail::Demote => rs.failed = true,
-            OnFail::Block => rs.managed = false,
+            // a node that will be fenced releases what it blocked
+            OnFail::Block if !(w.stonith_enabled && w.nodes[ni].unclean) => rs.managed = false,
+            OnFail::Block => rs.failed = true,
             OnFail::Migrate => {
                 rs.failed = true;
                 ban(w, r, ni);
