@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs it through .ci/run).
+#
+# Usage: scripts/test.sh
+#
+# Stages: system packages -> cargo fmt --check -> clippy -D warnings ->
+# cargo test -> release build of hactl -> fetch Pacemaker's regression cases ->
+# conformance check -> differential test against crm_simulate.
+# Every stage runs even when an earlier one failed (unless it needs that one's
+# output), so one run shows everything that is wrong; the exit status is
+# nonzero if any stage failed. Figures are held to scheduler/CONFORMANCE.md.
+#
+# Meant for a Debian 12 machine with rust/cargo and python3: as root it
+# apt-get installs what is missing (pacemaker-cli-utils for crm_simulate,
+# dpkg-dev for `apt-get source`, time, python3). Honours CARGO_TARGET_DIR and
+# HA_CACHE_DIR (downloads and crm_simulate outputs, reused between runs).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=SCRIPTDIR/../scheduler/conformance/common.sh
+. "$root/scheduler/conformance/common.sh"
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+run_start=$SECONDS
+results=()   # "name|status|seconds"
+failed=0
+
+stage() { # stage NAME COMMAND...: runs COMMAND under a header, records its outcome
+  local name=$1 start rc=0
+  shift
+  echo
+  echo "==================== $name ===================="
+  start=$SECONDS
+  "$@" || rc=$?
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    echo "---- $name: ok (${took}s)"
+    results+=("$name|ok|$took")
+  else
+    echo "---- $name: FAILED (exit $rc, ${took}s)"
+    results+=("$name|FAILED|$took")
+    failed=$((failed + 1))
+  fi
+  return "$rc"
+}
+
+skip() { # skip NAME REASON
+  echo
+  echo "==================== $1 ===================="
+  echo "---- $1: skipped ($2)"
+  results+=("$1|skipped|0")
+  failed=$((failed + 1))
+}
+
+# --------------------------------------------------------------------------
+# System packages, installed only when missing.
+ensure_packages() {
+  local missing=()
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  command -v crm_simulate >/dev/null 2>&1 || missing+=(pacemaker-cli-utils)
+  command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+  [ -x /usr/bin/time ] || missing+=(time)
+  command -v sha256sum >/dev/null 2>&1 || missing+=(coreutils)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "all present: python3 crm_simulate dpkg-source /usr/bin/time"
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
+    return 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+cargo_versions() {
+  cargo --version && rustc --version && cargo fmt --version && cargo clippy --version
+}
+
+conf_log=$(mktemp)
+diff_log=$(mktemp)
+trap 'rm -f "$conf_log" "$diff_log"' EXIT
+conformance() { scheduler/conformance/check.sh | tee "$conf_log"; }
+differential() { scheduler/differential/run.sh | tee "$diff_log"; }
+
+# --------------------------------------------------------------------------
+echo "ha test suite: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') on $(nproc) CPUs," \
+  "target dir $(ha_target_dir), cache $(ha_cache_dir)"
+
+stage "system packages" ensure_packages || true
+stage "toolchain" cargo_versions || true
+stage "cargo fmt --check" cargo fmt --all -- --check || true
+stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
+stage "cargo test" cargo test --workspace || true
+
+built=0
+if stage "release build of hactl" cargo build --release -p ha-node --bin hactl; then built=1; fi
+fetched=0
+if stage "fetch conformance cases" scheduler/conformance/fetch-cases.sh; then fetched=1; fi
+
+if [ "$built" = 1 ] && [ "$fetched" = 1 ]; then
+  stage "conformance" conformance || true
+else
+  skip "conformance" "needs the release build and the fetched cases"
+fi
+if [ "$built" = 1 ] && command -v crm_simulate >/dev/null 2>&1; then
+  stage "differential vs crm_simulate" differential || true
+else
+  skip "differential vs crm_simulate" "needs the release build and crm_simulate"
+fi
+
+# --------------------------------------------------------------------------
+echo
+echo "==================== summary ===================="
+for r in "${results[@]}"; do
+  IFS='|' read -r name status took <<<"$r"
+  printf '  %-32s %-8s %5ss\n' "$name" "$status" "$took"
+done
+grep -h '^conformance: \|^differential: [0-9]' "$conf_log" "$diff_log" 2>/dev/null | sed 's/^/  /' || true
+echo "  total: $((SECONDS - run_start))s"
+if [ "$failed" -gt 0 ]; then
+  echo "test.sh: $failed stage(s) failed or skipped"
+  exit 1
+fi
+echo "test.sh: all stages passed"
