@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use std::fs::File;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader};
@@ -26,6 +27,8 @@ const KEY_COMMITTED: &[u8] = b"m/committed";
 /// apart from the database file and never fsyncs them): sync blobs then.
 /// sled's own threshold is `segment_size / 4` (128 KiB by default).
 const BLOB_SYNC_THRESHOLD: usize = 64 * 1024;
+/// How often the guard's floor catches up with the durable log.
+pub const GUARD_REFRESH: Duration = Duration::from_secs(1);
 
 /// Above every log key.
 const LOG_END: [u8; 9] = [LOG_PREFIX + 1, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -59,8 +62,81 @@ struct Inner {
     tree: sled::Tree,
     /// `<dir>/log/db`, fdatasync'ed after every flush.
     db_file: File,
-    guard_path: PathBuf,
-    guard: Mutex<Guard>,
+    guard: Arc<GuardShared>,
+}
+
+/// The guard file's writer, shared with the thread that raises its floor.
+struct GuardShared {
+    path: PathBuf,
+    state: Mutex<GuardState>,
+    /// Serializes guard file writes; `true` once the store is closed.
+    write: Mutex<bool>,
+}
+
+struct GuardState {
+    /// What the guard file says.
+    written: Guard,
+    /// The last index known durable in the log.
+    durable_last: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GuardShared {
+    /// Computes the next guard from the current one and the durable index
+    /// (both may change) and writes it if it differs.
+    fn update(&self, f: impl FnOnce(&mut Guard, &mut u64)) -> Result<(), StoreError> {
+        let closed = lock(&self.write);
+        if *closed {
+            return Ok(());
+        }
+        let next = {
+            let mut st = lock(&self.state);
+            let mut next = st.written.clone();
+            f(&mut next, &mut st.durable_last);
+            if next == st.written {
+                return Ok(());
+            }
+            next
+        };
+        next.write(&self.path)?;
+        lock(&self.state).written = next;
+        drop(closed);
+        Ok(())
+    }
+
+    fn raise_floor(&self) -> Result<(), StoreError> {
+        self.update(|g, durable| g.floor = g.floor.max(*durable))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Waits for a guard write in progress; none after this.
+        *lock(&self.guard.write) = true;
+    }
+}
+
+/// Raises the guard's floor every [`GUARD_REFRESH`] until the store closes.
+fn spawn_guard_refresh(guard: Weak<GuardShared>) {
+    let spawned = std::thread::Builder::new()
+        .name("ha-raft-guard".to_string())
+        .spawn(move || loop {
+            std::thread::sleep(GUARD_REFRESH);
+            let Some(g) = guard.upgrade() else { break };
+            if *lock(&g.write) {
+                break;
+            }
+            if let Err(e) = g.raise_floor() {
+                tracing::warn!("cannot update the Raft log guard: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        // Only the extra protection between purges is lost.
+        tracing::warn!("cannot start the Raft log guard thread: {e}");
+    }
 }
 
 /// What the log held when it was opened (for the cross-checks in `open`).
@@ -136,11 +212,21 @@ impl LogStore {
                 db,
                 tree,
                 db_file,
-                guard_path: guard_path.to_path_buf(),
-                guard: Mutex::new(guard.clone()),
+                guard: Arc::new(GuardShared {
+                    path: guard_path.to_path_buf(),
+                    state: Mutex::new(GuardState {
+                        written: guard.clone(),
+                        durable_last: 0,
+                    }),
+                    write: Mutex::new(false),
+                }),
             }),
         };
         let summary = store.check(&guard)?;
+        // What sled recovered is on disk from now on; the floor may cover it.
+        store.sync(false)?;
+        lock(&store.inner.guard.state).durable_last = summary.last_log_id.map_or(0, |l| l.index);
+        spawn_guard_refresh(Arc::downgrade(&store.inner.guard));
         Ok((store, summary))
     }
 
@@ -311,16 +397,29 @@ impl LogStore {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut big = false;
+        let mut last = None;
         for e in entries {
             let v = Self::encode("a log entry", &e)?;
             big |= v.len() >= BLOB_SYNC_THRESHOLD;
             batch.insert(&log_key(e.log_id.index), v);
+            last = Some(e.log_id.index);
         }
         self.inner
             .tree
             .apply_batch(batch)
             .map_err(|e| StoreError::sled("cannot append", &self.inner.db_dir, e))?;
-        self.sync(big)
+        self.sync(big)?;
+        if let Some(l) = last {
+            let mut st = lock(&self.inner.guard.state);
+            st.durable_last = st.durable_last.max(l);
+        }
+        Ok(())
+    }
+
+    /// Raises the guard's floor to the last durable index now (a background
+    /// thread does it every [`GUARD_REFRESH`]; call it before a clean stop).
+    pub fn refresh_guard(&self) -> Result<(), StoreError> {
+        self.inner.guard.raise_floor()
     }
 
     /// Reads entries in `[start, end)`.
@@ -384,22 +483,10 @@ impl LogStore {
             .insert(KEY_VOTE, v)
             .map_err(|e| StoreError::sled("cannot save the vote", &self.inner.db_dir, e))?;
         self.sync(false)?;
-        let floor = self.log_state()?.1.map(|l| l.index).unwrap_or(0);
-        self.update_guard(|g| {
+        self.inner.guard.update(|g, durable| {
             g.vote = Some(*vote);
-            g.floor = g.floor.max(floor);
+            g.floor = g.floor.max(*durable);
         })
-    }
-
-    fn update_guard(&self, f: impl FnOnce(&mut Guard)) -> Result<(), StoreError> {
-        let mut g = self.inner.guard.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next = g.clone();
-        f(&mut next);
-        if next != *g {
-            next.write(&self.inner.guard_path)?;
-            *g = next;
-        }
-        Ok(())
     }
 
     /// Deletes entries from `from` on (conflicting entries), durably.
@@ -407,7 +494,10 @@ impl LogStore {
         // The floor must not stay above what legitimately remains: lower it
         // first (a crash in between leaves it lower, which is safe).
         let keep = from.saturating_sub(1);
-        self.update_guard(|g| g.floor = g.floor.min(keep))?;
+        self.inner.guard.update(|g, durable| {
+            *durable = (*durable).min(keep);
+            g.floor = g.floor.min(keep);
+        })?;
         let mut batch = sled::Batch::default();
         for item in self.inner.tree.range(log_key(from)..LOG_END) {
             let (k, _) = item.map_err(|e| self.read_err(e))?;
@@ -423,7 +513,6 @@ impl LogStore {
     /// Deletes entries up to and including `upto` (they are in a snapshot),
     /// and raises the guard's floor to the last durable index.
     pub fn purge_upto(&self, upto: &LogId) -> Result<(), StoreError> {
-        let (_, last) = self.log_state()?;
         let mut batch = sled::Batch::default();
         batch.insert(KEY_PURGED, Self::encode("the purge point", upto)?);
         for item in self.inner.tree.range(log_key(0)..=log_key(upto.index)) {
@@ -435,8 +524,10 @@ impl LogStore {
             .apply_batch(batch)
             .map_err(|e| StoreError::sled("cannot purge", &self.inner.db_dir, e))?;
         self.sync(false)?;
-        let floor = last.map(|l| l.index).unwrap_or(0).max(upto.index);
-        self.update_guard(|g| g.floor = g.floor.max(floor))
+        self.inner.guard.update(|g, durable| {
+            *durable = (*durable).max(upto.index);
+            g.floor = g.floor.max(*durable);
+        })
     }
 
     fn save_committed_inner(&self, committed: Option<LogId>) -> Result<(), StoreError> {

@@ -546,7 +546,10 @@ mod tests {
     #[test]
     fn apply_config_with_stale_epoch_is_rejected_and_changes_nothing() {
         let mut s = base();
-        record(&mut s, vec![upd("n1", "r1", op("r1_last_0", "start", 0, 0, 0))]);
+        record(
+            &mut s,
+            vec![upd("n1", "r1", op("r1_last_0", "start", 0, 0, 0))],
+        );
         let before = bytes(&s);
         for stale in [0, 2, 99] {
             let r = apply(
@@ -654,12 +657,21 @@ mod tests {
         record(&mut s, vec![upd("n1", "r1", mon.clone())]);
         record(&mut s, vec![upd("n1", "r1", mon)]);
         assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_10000"), Some("2"));
-        assert_eq!(tattr(&s, "n1", "last-failure-r1#monitor_10000"), Some("1000"));
+        assert_eq!(
+            tattr(&s, "n1", "last-failure-r1#monitor_10000"),
+            Some("1000")
+        );
         // Start failure: INFINITY by default (start-failure-is-fatal).
-        record(&mut s, vec![upd("n1", "r2", op("r2_last_0", "start", 0, 1, 0))]);
+        record(
+            &mut s,
+            vec![upd("n1", "r2", op("r2_last_0", "start", 0, 1, 0))],
+        );
         assert_eq!(tattr(&s, "n1", "fail-count-r2#start_0"), Some("INFINITY"));
         // Stop failure: always INFINITY.
-        record(&mut s, vec![upd("n2", "r2", op("r2_last_0", "stop", 0, 1, 0))]);
+        record(
+            &mut s,
+            vec![upd("n2", "r2", op("r2_last_0", "stop", 0, 1, 0))],
+        );
         assert_eq!(tattr(&s, "n2", "fail-count-r2#stop_0"), Some("INFINITY"));
         // A timeout is a failure whatever the rc.
         let mut t = op("r1_last_0", "promote", 0, 0, 0);
@@ -667,7 +679,10 @@ mod tests {
         record(&mut s, vec![upd("n2", "r1", t)]);
         assert_eq!(tattr(&s, "n2", "fail-count-r1#promote_0"), Some("1"));
         // Probes never count, even with a surprising rc.
-        record(&mut s, vec![upd("n2", "r9", op("r9_last_0", "monitor", 0, 1, 7))]);
+        record(
+            &mut s,
+            vec![upd("n2", "r9", op("r9_last_0", "monitor", 0, 1, 7))],
+        );
         assert_eq!(tattr(&s, "n2", "fail-count-r9#monitor_0"), None);
         // Unknown expected rc: not counted.
         let mut u = op("r1_monitor_5000", "monitor", 5000, 1, 0);
@@ -690,7 +705,10 @@ mod tests {
             },
         );
         for _ in 0..2 {
-            record(&mut s, vec![upd("n1", "r1", op("r1_last_0", "start", 0, 1, 0))]);
+            record(
+                &mut s,
+                vec![upd("n1", "r1", op("r1_last_0", "start", 0, 1, 0))],
+            );
         }
         assert_eq!(tattr(&s, "n1", "fail-count-r1#start_0"), Some("2"));
     }
@@ -785,7 +803,11 @@ mod tests {
             r,
             Response::Rejected(ApplyError::InvalidConfig { .. })
         ));
-        assert_eq!(bytes(&s), before, "transient part applied despite rejection");
+        assert_eq!(
+            bytes(&s),
+            before,
+            "transient part applied despite rejection"
+        );
     }
 
     // -- SetNodeState
@@ -842,7 +864,10 @@ mod tests {
         let before = bytes(&s);
         for st in [NodeState::Standby, NodeState::Maintenance] {
             let r = set_state(&mut s, "ghost", st);
-            assert!(matches!(r, Response::Rejected(ApplyError::UnknownNode { .. })));
+            assert!(matches!(
+                r,
+                Response::Rejected(ApplyError::UnknownNode { .. })
+            ));
             assert_eq!(bytes(&s), before);
         }
         // Online of an unconfigured node only sets membership.
@@ -864,7 +889,14 @@ mod tests {
 
     fn busy_node(s: &mut ClusterState, node: &str) {
         set_state(s, node, NodeState::Joined);
-        record(s, vec![upd(node, "r1", op("r1_monitor_1000", "monitor", 1000, 1, 0))]);
+        record(
+            s,
+            vec![upd(
+                node,
+                "r1",
+                op("r1_monitor_1000", "monitor", 1000, 1, 0),
+            )],
+        );
         apply(
             s,
             Command::SetNodeAttributes {
@@ -1072,6 +1104,9 @@ mod tests {
             .collect();
         assert_eq!(ra, rb);
         assert_eq!(bytes(&a), bytes(&b));
-        assert!(matches!(ra[5], Response::Rejected(ApplyError::StaleEpoch { .. })));
+        assert!(matches!(
+            ra[5],
+            Response::Rejected(ApplyError::StaleEpoch { .. })
+        ));
     }
 }
