@@ -464,8 +464,8 @@ impl<'a, 'i> Reader<'a, 'i> {
                     let sets = self.read_sets(e)?;
                     let score = match e.attribute("score") {
                         Some(v) => parse_score(e, "score", v)?,
-                        None if !sets.is_empty() => 0,
-                        None => return Err(ConfigError::invalid("rsc_colocation", &id, "missing attribute 'score'")),
+                        // Pacemaker reads a missing score as 0: the constraint is ignored.
+                        None => 0,
                     };
                     let form = if !sets.is_empty() {
                         ColocationForm::Sets(sets)
