@@ -51,10 +51,7 @@ pub fn read_cib(xml: &str) -> Result<Cib, ConfigError> {
         None => Status::default(),
     };
     let mut status = status;
-    status.have_quorum = root
-        .attribute("have-quorum")
-        .map(is_true)
-        .unwrap_or(false);
+    status.have_quorum = root.attribute("have-quorum").map(is_true).unwrap_or(false);
     status.dc = root.attribute("dc-uuid").and_then(|dc| {
         config
             .nodes
@@ -136,14 +133,16 @@ impl<'a, 'i> Reader<'a, 'i> {
 
     fn deref(&self, n: Node<'a, 'i>) -> Result<Node<'a, 'i>, ConfigError> {
         match n.attribute("id-ref") {
-            Some(r) => self.by_id.get(r).copied().ok_or_else(|| {
-                ConfigError::UnknownReference {
+            Some(r) => self
+                .by_id
+                .get(r)
+                .copied()
+                .ok_or_else(|| ConfigError::UnknownReference {
                     element: n.tag_name().name().into(),
                     id: id_of(n),
                     kind: "id".into(),
                     reference: r.into(),
-                }
-            }),
+                }),
             None => Ok(n),
         }
     }
@@ -152,7 +151,10 @@ impl<'a, 'i> Reader<'a, 'i> {
     /// the first value of a name wins, as Pacemaker unpacks them).
     fn nvsets(&self, n: Node<'a, 'i>, tag: &str) -> Result<Attrs, ConfigError> {
         let mut sets = Vec::new();
-        for (pos, s) in elements(n).filter(|c| c.tag_name().name() == tag).enumerate() {
+        for (pos, s) in elements(n)
+            .filter(|c| c.tag_name().name() == tag)
+            .enumerate()
+        {
             let s = self.deref(s)?;
             if child(s, "rule").is_some() {
                 // Rule-conditioned sets (per-node parameters, dated meta) do
@@ -210,7 +212,11 @@ impl<'a, 'i> Reader<'a, 'i> {
                             .unwrap_or("")
                             .to_string();
                         let index = req(l, "index")?.parse::<u32>().map_err(|_| {
-                            ConfigError::invalid("fencing-level", &id_of(l), "index is not a number")
+                            ConfigError::invalid(
+                                "fencing-level",
+                                &id_of(l),
+                                "index is not a number",
+                            )
                         })?;
                         config.fencing_levels.push(FencingLevel {
                             id: id_of(l),
@@ -341,8 +347,8 @@ impl<'a, 'i> Reader<'a, 'i> {
             }
             "clone" | "master" => {
                 let mut meta = self.nvsets(r, "meta_attributes")?;
-                let promotable = tag == "master"
-                    || meta.get("promotable").map(|v| is_true(v)).unwrap_or(false);
+                let promotable =
+                    tag == "master" || meta.get("promotable").map(|v| is_true(v)).unwrap_or(false);
                 if tag == "master" {
                     meta.insert("promotable".into(), "true".into());
                 }
@@ -400,7 +406,11 @@ impl<'a, 'i> Reader<'a, 'i> {
                 action: s.attribute("action").map(str::to_string),
                 kind: match s.attribute("kind") {
                     Some(k) => Some(OrderKind::parse(k).ok_or_else(|| {
-                        ConfigError::invalid("resource_set", &id_of(s), format!("invalid kind '{k}'"))
+                        ConfigError::invalid(
+                            "resource_set",
+                            &id_of(s),
+                            format!("invalid kind '{k}'"),
+                        )
                     })?),
                     None => None,
                 },
@@ -418,7 +428,8 @@ impl<'a, 'i> Reader<'a, 'i> {
             let id = id_of(e);
             match e.tag_name().name() {
                 "rsc_location" => {
-                    let (rsc, rsc_pattern) = match (e.attribute("rsc"), e.attribute("rsc-pattern")) {
+                    let (rsc, rsc_pattern) = match (e.attribute("rsc"), e.attribute("rsc-pattern"))
+                    {
                         (Some(r), _) => (r.to_string(), false),
                         (None, Some(p)) => (p.to_string(), true),
                         (None, None) => {
@@ -487,9 +498,9 @@ impl<'a, 'i> Reader<'a, 'i> {
                 }
                 "rsc_order" => {
                     // An unknown kind is read as Mandatory, as Pacemaker does.
-                    let mut kind = e.attribute("kind").map(|k| {
-                        OrderKind::parse(k).unwrap_or(OrderKind::Mandatory)
-                    });
+                    let mut kind = e
+                        .attribute("kind")
+                        .map(|k| OrderKind::parse(k).unwrap_or(OrderKind::Mandatory));
                     if kind.is_none() {
                         if let Some(s) = e.attribute("score") {
                             if parse_score(e, "score", s)? == 0 {
@@ -554,7 +565,11 @@ impl<'a, 'i> Reader<'a, 'i> {
                 "expression" => {
                     let op_s = req(e, "operation")?;
                     let op = CmpOp::parse(op_s).ok_or_else(|| {
-                        ConfigError::invalid("expression", &eid, format!("invalid operation '{op_s}'"))
+                        ConfigError::invalid(
+                            "expression",
+                            &eid,
+                            format!("invalid operation '{op_s}'"),
+                        )
                     })?;
                     let value_type = match e.attribute("type") {
                         Some(t) => Some(ValueType::parse(t).ok_or_else(|| {

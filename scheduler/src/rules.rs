@@ -130,7 +130,10 @@ fn compare_versions(l: &str, r: &str) -> Ordering {
     };
     let (a, b) = (parts(l), parts(r));
     for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
         if x != y {
             return x.cmp(&y);
         }
@@ -164,7 +167,9 @@ fn add_duration(start: i64, dur: &Attrs) -> i64 {
     let months = y * 12 + (m - 1) + get("years") * 12 + get("months");
     let (ny, nm) = (months.div_euclid(12), months.rem_euclid(12) + 1);
     let base = epoch_from_civil(ny, nm, day) + hh * 3600 + mm * 60 + ss;
-    base + get("weeks") * 7 * 86400 + get("days") * 86400 + get("hours") * 3600
+    base + get("weeks") * 7 * 86400
+        + get("days") * 86400
+        + get("hours") * 3600
         + get("minutes") * 60
         + get("seconds")
 }
@@ -289,8 +294,12 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
-            let na = std::str::from_utf8(&a[si..i]).unwrap_or("0").trim_start_matches('0');
-            let nb = std::str::from_utf8(&b[sj..j]).unwrap_or("0").trim_start_matches('0');
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("0")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("0")
+                .trim_start_matches('0');
             let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
             if o != Ordering::Equal {
                 return o;
@@ -314,7 +323,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_iso8601("1970-01-01 00:00:00 +00:00"), Some(0));
-        assert_eq!(parse_iso8601("2019-09-23 18:00:00 -05:00"), Some(1_569_279_600));
+        assert_eq!(
+            parse_iso8601("2019-09-23 18:00:00 -05:00"),
+            Some(1_569_279_600)
+        );
         assert_eq!(parse_iso8601("2019-09-23T23:00:00Z"), Some(1_569_279_600));
         assert_eq!(parse_iso8601("2019-13-01"), None);
         assert_eq!(civil_from_epoch(1_569_279_600), (2019, 9, 23, 23, 0, 0));
@@ -322,11 +334,23 @@ mod tests {
 
     #[test]
     fn typed_compare() {
-        assert_eq!(compare_values("10", "9", ValueType::Integer), Ordering::Greater);
+        assert_eq!(
+            compare_values("10", "9", ValueType::Integer),
+            Ordering::Greater
+        );
         assert_eq!(compare_values("10", "9", ValueType::String), Ordering::Less);
-        assert_eq!(compare_values("1.10", "1.9", ValueType::Version), Ordering::Greater);
-        assert_eq!(compare_values("ABC", "abc", ValueType::String), Ordering::Equal);
-        assert_eq!(compare_values("x", "5", ValueType::Integer), Ordering::Greater);
+        assert_eq!(
+            compare_values("1.10", "1.9", ValueType::Version),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_values("ABC", "abc", ValueType::String),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare_values("x", "5", ValueType::Integer),
+            Ordering::Greater
+        );
     }
 
     #[test]

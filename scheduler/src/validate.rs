@@ -205,7 +205,11 @@ mod tests {
             resources: vec![prim("a"), prim("b"), prim("c")],
             ..Default::default()
         };
-        c.constraints.orders = vec![order("o1", "a", "b"), order("o2", "b", "c"), order("o3", "c", "a")];
+        c.constraints.orders = vec![
+            order("o1", "a", "b"),
+            order("o2", "b", "c"),
+            order("o3", "c", "a"),
+        ];
         let e = validate(&c).unwrap_err();
         assert_eq!(
             e.to_string(),

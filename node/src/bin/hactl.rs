@@ -67,7 +67,15 @@ fn main() -> ExitCode {
             show_scores,
             show_actions,
             now,
-        } => simulate(&cib, &node_up, quorum, output, show_scores, show_actions, now),
+        } => simulate(
+            &cib,
+            &node_up,
+            quorum,
+            output,
+            show_scores,
+            show_actions,
+            now,
+        ),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "hactl", &mut std::io::stdout());

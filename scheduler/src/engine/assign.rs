@@ -278,7 +278,9 @@ fn current_node(w: &World, r: RscIx) -> Option<NodeIx> {
 }
 
 fn is_running(w: &World, r: RscIx) -> bool {
-    w.leaves(r).iter().any(|&l| !w.rscs[l].running_on.is_empty())
+    w.leaves(r)
+        .iter()
+        .any(|&l| !w.rscs[l].running_on.is_empty())
 }
 
 fn sort_for_utilization(w: &World, order: &mut [RscIx]) {
@@ -364,10 +366,7 @@ fn has_influence(w: &World, c: usize) -> bool {
 fn colocation_affects(w: &World, dep: RscIx, c: &Coloc) -> bool {
     let pri_next = w.rscs[c.primary].next_role;
     let dep_next = w.rscs[dep].next_role;
-    let eqr = |want: Option<Role>, have: Option<Role>| match want {
-        None => None,
-        Some(r) => Some(Some(r) == have),
-    };
+    let eqr = |want: Option<Role>, have: Option<Role>| want.map(|r| Some(r) == have);
     if c.score > 0 {
         if eqr(c.dependent_role, dep_next) == Some(false) {
             return false;
@@ -452,7 +451,9 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
     // nodes where a matching instance is placed
     let mut hits: Vec<NodeIx> = Vec::new();
     for &i in &instances {
-        let Some(n) = w.rscs[i].assigned else { continue };
+        let Some(n) = w.rscs[i].assigned else {
+            continue;
+        };
         let role = w.rscs[i].next_role;
         if let Some(want) = col.primary_role {
             if Some(want) != role {
@@ -466,7 +467,11 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
         if col.score >= INFINITY {
             let mut work = w.rscs[dep].allowed.clone();
             for (n, slot) in work.iter_mut().enumerate() {
-                if slot.is_some() && !hits.iter().any(|&h| same_attr(w, h, n, &col.node_attribute)) {
+                if slot.is_some()
+                    && !hits
+                        .iter()
+                        .any(|&h| same_attr(w, h, n, &col.node_attribute))
+                {
                     *slot = Some(-INFINITY);
                 }
             }
@@ -485,7 +490,11 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
     if col.score >= INFINITY {
         let mut work = w.rscs[dep].allowed.clone();
         for (n, slot) in work.iter_mut().enumerate() {
-            if slot.is_some() && !hits.iter().any(|&h| same_attr(w, h, n, &col.node_attribute)) {
+            if slot.is_some()
+                && !hits
+                    .iter()
+                    .any(|&h| same_attr(w, h, n, &col.node_attribute))
+            {
                 *slot = Some(-INFINITY);
             }
         }
@@ -538,15 +547,19 @@ fn merge_weights(
     }
     w.rscs[src].merging = true;
     let mut work = table.clone();
-    for n in 0..work.len() {
-        let Some(cur) = work[n] else { continue };
+    for (n, slot) in work.iter_mut().enumerate() {
+        let Some(cur) = *slot else { continue };
         let value = attr_of(w, n, attr).map(str::to_string);
         let sc = best_matching(w, src, attr, value.as_deref());
         if factor < 0.0 && sc < 0 {
             continue;
         }
         let f = factor * sc as f64;
-        let mut weight = if f < 0.0 { (f - 0.5) as i64 } else { (f + 0.5) as i64 };
+        let mut weight = if f < 0.0 {
+            (f - 0.5) as i64
+        } else {
+            (f + 0.5) as i64
+        };
         if weight == 0 && sc != 0 {
             weight = if factor > 0.0 {
                 1
@@ -559,11 +572,11 @@ fn merge_weights(
         let new = score::add(weight, cur);
         if only_positive && new < 0 {
             if cur > 0 {
-                work[n] = Some(1);
+                *slot = Some(1);
             }
             continue;
         }
-        work[n] = Some(new);
+        *slot = Some(new);
     }
     if any_available(w, &work) {
         let mult = if factor < 0.0 { -1.0 } else { 1.0 };
@@ -638,11 +651,17 @@ fn assign_primitive(
     let chosen = if !w.rscs[r].managed {
         // stays where it is, in its role
         let cur = w.rscs[r].running_on.first().copied();
-        w.rscs[r].next_role = Some(if cur.is_some() { w.rscs[r].role } else { Role::Stopped });
+        w.rscs[r].next_role = Some(if cur.is_some() {
+            w.rscs[r].role
+        } else {
+            Role::Stopped
+        });
         cur
     } else if w.stop_all {
         None
-    } else if w.no_quorum_policy == NoQuorumPolicy::Freeze && !w.have_quorum && w.rscs[r].requires_quorum
+    } else if w.no_quorum_policy == NoQuorumPolicy::Freeze
+        && !w.have_quorum
+        && w.rscs[r].requires_quorum
     {
         // frozen: keep the current node if still usable, never start anew
         w.rscs[r]
@@ -879,7 +898,10 @@ fn instance_nodes(w: &World, i: RscIx) -> Vec<NodeIx> {
 }
 
 fn instance_number(id: &str) -> u64 {
-    id.rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+    id.rsplit(':')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 fn sort_instances(w: &World, clone: RscIx, insts: &mut [RscIx]) {
@@ -952,10 +974,11 @@ fn promotion_score(w: &World, clone: RscIx, inst: RscIx, n: NodeIx) -> Option<Sc
             Some(a) => a == inst,
             None => {
                 !any_probed
-                    || w.rscs[clone]
-                        .children
-                        .iter()
-                        .any(|&i| w.leaves(i).iter().any(|&l| w.rscs[l].probed_on.contains(&n)))
+                    || w.rscs[clone].children.iter().any(|&i| {
+                        w.leaves(i)
+                            .iter()
+                            .any(|&l| w.rscs[l].probed_on.contains(&n))
+                    })
             }
         };
         if !applies {
@@ -965,9 +988,13 @@ fn promotion_score(w: &World, clone: RscIx, inst: RscIx, n: NodeIx) -> Option<Sc
     let attrs = &w.nodes[n].attrs;
     let id = w.rscs[leaf].clone_name.as_ref().unwrap_or(&w.rscs[leaf].id);
     let base = &w.rscs[leaf].base_id;
-    let v = attrs
-        .get(&format!("master-{id}"))
-        .or_else(|| if unique { None } else { attrs.get(&format!("master-{base}")) })?;
+    let v = attrs.get(&format!("master-{id}")).or_else(|| {
+        if unique {
+            None
+        } else {
+            attrs.get(&format!("master-{base}"))
+        }
+    })?;
     Some(score::parse(v).unwrap_or(0))
 }
 
@@ -1018,7 +1045,7 @@ fn distribute(w: &mut World, clone: RscIx, insts: &[RscIx]) {
     let available = (0..w.nodes.len())
         .filter(|&n| w.rscs[clone].allowed[n].is_some() && w.nodes[n].available())
         .count();
-    let loop_max = if available > 0 { (max / available).max(1) } else { 1 };
+    let loop_max = max.checked_div(available).unwrap_or(1).max(1);
     let all_coloc = max < available;
     // The clone's colocations, handed to each instance.
     let inherited: Vec<usize> = w.rscs[clone]
@@ -1077,7 +1104,7 @@ fn allocate_instance(
     limit: usize,
 ) -> Option<NodeIx> {
     if let Some(p) = prefer {
-        if !w.rscs[inst].allowed[p].is_some_and(|s| s >= 0) {
+        if w.rscs[inst].allowed[p].is_none_or(|s| s < 0) {
             return None;
         }
     }
@@ -1087,8 +1114,10 @@ fn allocate_instance(
         v.extend(w.rscs[inst].children.iter().copied());
         v
     };
-    let backup: Vec<(RscIx, Vec<Option<Score>>)> =
-        subtree.iter().map(|&x| (x, w.rscs[x].allowed.clone())).collect();
+    let backup: Vec<(RscIx, Vec<Option<Score>>)> = subtree
+        .iter()
+        .map(|&x| (x, w.rscs[x].allowed.clone()))
+        .collect();
     for n in 0..w.nodes.len() {
         if w.rscs[inst].allowed[n].is_none() {
             continue;
@@ -1136,7 +1165,10 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
             None => -INFINITY,
             Some(n) => {
                 let explicit = leaves.iter().any(|&l| {
-                    matches!(w.rscs[l].target_role, Some(Role::Unpromoted) | Some(Role::Stopped))
+                    matches!(
+                        w.rscs[l].target_role,
+                        Some(Role::Unpromoted) | Some(Role::Stopped)
+                    )
                 });
                 if explicit {
                     -INFINITY
@@ -1170,7 +1202,10 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
                 } else {
                     w.rscs[pri].assigned.into_iter().collect()
                 };
-                if pri_nodes.iter().any(|&p| same_attr(w, p, n, &col.node_attribute)) {
+                if pri_nodes
+                    .iter()
+                    .any(|&p| same_attr(w, p, n, &col.node_attribute))
+                {
                     prio = score::add(prio, col.score);
                 } else if col.score >= INFINITY {
                     prio = -INFINITY;
@@ -1193,7 +1228,9 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
     let max = w.rscs[clone].promoted_max;
     let node_max = w.rscs[clone].promoted_node_max;
     for i in order {
-        let Some(n) = w.rscs[i].assigned else { continue };
+        let Some(n) = w.rscs[i].assigned else {
+            continue;
+        };
         let leaves = w.leaves(i);
         let currently_promoted = leaves.iter().any(|&l| w.rscs[l].role == Role::Promoted);
         let managed = leaves.iter().all(|&l| w.rscs[l].managed);
@@ -1224,4 +1261,3 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
         }
     }
 }
-

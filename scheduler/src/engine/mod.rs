@@ -103,14 +103,12 @@ pub(crate) struct Rsc {
     pub children: Vec<RscIx>,
     pub meta: Attrs,
     pub params: Attrs,
-    pub class: String,
     pub utilization: BTreeMap<String, i64>,
     pub priority: Score,
     pub stickiness: Score,
     pub managed: bool,
     pub migration_threshold: i64,
     pub failure_timeout: i64,
-    pub allow_migrate: bool,
     pub critical: bool,
     pub target_role: Option<Role>,
     /// Clone settings (for clones; instances read their parent's).
@@ -124,7 +122,6 @@ pub(crate) struct Rsc {
     pub clone_min: usize,
     pub requires_quorum: bool,
     pub is_fence_device: bool,
-    pub orphan: bool,
     /// The name this instance has in the history (anonymous clones).
     pub clone_name: Option<String>,
 
@@ -136,8 +133,6 @@ pub(crate) struct Rsc {
     pub on_fail: OnFail,
     /// A partially migrated resource: (source, target).
     pub partial_migration: Option<(NodeIx, NodeIx)>,
-    /// Dangling migration sources (stop needed there).
-    pub dangling: Vec<NodeIx>,
     /// Has been probed (or was active) on these nodes.
     pub probed_on: Vec<NodeIx>,
 
@@ -226,13 +221,6 @@ impl World {
             }
         }
         out
-    }
-
-    pub fn top_of(&self, mut r: RscIx) -> RscIx {
-        while let Some(p) = self.rscs[r].parent {
-            r = p;
-        }
-        r
     }
 
     /// The clone above `r`, if any.

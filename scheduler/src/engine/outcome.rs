@@ -110,7 +110,11 @@ pub(crate) fn build(w: &mut World) -> Transition {
         };
         let start_at = if staying { None } else { target };
         let nodes: Vec<NodeIx> = target.into_iter().collect();
-        let role = if nodes.is_empty() { Role::Stopped } else { role };
+        let role = if nodes.is_empty() {
+            Role::Stopped
+        } else {
+            role
+        };
         fate.insert(
             r,
             Fate {
@@ -126,6 +130,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
     // not be active cannot run. Iterate to a fixpoint.
     let orders = w.orders.clone();
     let colocs = w.colocs.clone();
+    let mut notes: Vec<String> = Vec::new();
     for _ in 0..(leaves.len() + 2) {
         let mut changed = false;
         for o in orders.iter().filter(|o| o.mandatory) {
@@ -151,7 +156,8 @@ pub(crate) fn build(w: &mut World) -> Transition {
                     match w.rscs[first].variant {
                         Variant::Clone => {
                             let fc = &w.rscs[first];
-                            let interleave = then_clone && w.rscs[o.then].interleave && fc.clone_min == 0;
+                            let interleave =
+                                then_clone && w.rscs[o.then].interleave && fc.clone_min == 0;
                             let full = |i: &RscIx, n: Option<NodeIx>| {
                                 w.leaves(*i).iter().all(|l| match n {
                                     Some(n) => active_on(l, n),
@@ -193,6 +199,10 @@ pub(crate) fn build(w: &mut World) -> Transition {
                         changed = true;
                     }
                 } else {
+                    notes.push(format!(
+                        "{} cannot run: mandatory order '{}' waits for what cannot run",
+                        w.rscs[t].id, o.id
+                    ));
                     f.nodes.clear();
                     f.role = Role::Stopped;
                     f.start_at = None;
@@ -204,9 +214,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
             if w.rscs[c.primary].variant != Variant::Primitive {
                 continue;
             }
-            let pri_active = fate
-                .get(&c.primary)
-                .is_some_and(|f| !f.nodes.is_empty());
+            let pri_active = fate.get(&c.primary).is_some_and(|f| !f.nodes.is_empty());
             let pri_assigned = w.rscs[c.primary].assigned.is_some();
             if pri_active || !pri_assigned {
                 continue;
@@ -214,6 +222,10 @@ pub(crate) fn build(w: &mut World) -> Transition {
             for d in w.leaves(c.dependent) {
                 if let Some(f) = fate.get_mut(&d) {
                     if !f.nodes.is_empty() && w.rscs[d].managed {
+                        notes.push(format!(
+                            "{} cannot run: colocation '{}' with {}, which cannot run",
+                            w.rscs[d].id, c.id, w.rscs[c.primary].id
+                        ));
                         f.nodes.clear();
                         f.role = Role::Stopped;
                         f.start_at = None;
@@ -226,6 +238,10 @@ pub(crate) fn build(w: &mut World) -> Transition {
             break;
         }
     }
+
+    notes.sort();
+    notes.dedup();
+    w.notes.extend(notes);
 
     // Actions
     let mut t = Transition::default();

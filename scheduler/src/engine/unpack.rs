@@ -144,11 +144,12 @@ impl Template<'_> {
             }
         }
         let n_nodes = self.config.nodes.len().max(1);
-        let stickiness = match get("resource-stickiness").or_else(|| get("default-resource-stickiness")) {
-            Some(v) if v != "default" => score::parse(v).unwrap_or(0),
-            _ if in_clone || variant == Variant::Clone => 1,
-            _ => 0,
-        };
+        let stickiness =
+            match get("resource-stickiness").or_else(|| get("default-resource-stickiness")) {
+                Some(v) if v != "default" => score::parse(v).unwrap_or(0),
+                _ if in_clone || variant == Variant::Clone => 1,
+                _ => 0,
+            };
         let target_role = get("target-role").and_then(Role::parse);
         let managed = get("is-managed").map(is_true).unwrap_or(true)
             && !get("maintenance").map(is_true).unwrap_or(false);
@@ -190,7 +191,11 @@ impl Template<'_> {
             _ => w.no_quorum_policy != NoQuorumPolicy::Ignore,
         };
         let clone_max = num("clone-max", n_nodes);
-        let clone_node_max = if unique { num("clone-node-max", 1).max(1) } else { 1 };
+        let clone_node_max = if unique {
+            num("clone-node-max", 1).max(1)
+        } else {
+            1
+        };
         w.rscs.push(Rsc {
             id: format!("{id}{suffix}"),
             base_id: id.clone(),
@@ -198,14 +203,12 @@ impl Template<'_> {
             parent,
             children: Vec::new(),
             params,
-            class,
             utilization,
             priority: get("priority").and_then(score::parse).unwrap_or(0),
             stickiness,
             managed,
             migration_threshold: mt,
             failure_timeout: ft,
-            allow_migrate: get("allow-migrate").map(is_true).unwrap_or(false),
             critical: get("critical").map(is_true).unwrap_or(true),
             target_role,
             promotable,
@@ -218,7 +221,6 @@ impl Template<'_> {
             clone_min: num("clone-min", 0),
             requires_quorum,
             is_fence_device,
-            orphan: false,
             clone_name: None,
             meta,
             running_on: Vec::new(),
@@ -226,7 +228,6 @@ impl Template<'_> {
             failed: false,
             on_fail: OnFail::Ignore,
             partial_migration: None,
-            dangling: Vec::new(),
             probed_on: Vec::new(),
             allowed: Vec::new(),
             this_with: Vec::new(),
@@ -366,10 +367,7 @@ fn replay(
     let mut ops: Vec<&OpRecord> = hist.ops.iter().collect();
     ops.sort_by_key(|o| if o.call_id < 0 { i64::MAX } else { o.call_id });
     let rsc = &w.rscs[r];
-    let promotable = w
-        .clone_of(r)
-        .map(|c| w.rscs[c].promotable)
-        .unwrap_or(false);
+    let promotable = w.clone_of(r).map(|c| w.rscs[c].promotable).unwrap_or(false);
     let mut rp = Replay::default();
     let mut role = Role::Stopped;
     let mut on_fail: Option<OnFail> = None;
@@ -393,9 +391,7 @@ fn replay(
             }
             continue;
         }
-        let expected = op
-            .expected_rc
-            .unwrap_or(if is_probe { 7 } else { 0 });
+        let expected = op.expected_rc.unwrap_or(if is_probe { 7 } else { 0 });
         let mut rc = op.rc;
         if rc == 190 {
             rc = 0;
@@ -453,7 +449,11 @@ fn replay(
         if kind == Kind::Ok {
             match task {
                 "start" => {
-                    role = if promotable { Role::Unpromoted } else { Role::Started };
+                    role = if promotable {
+                        Role::Unpromoted
+                    } else {
+                        Role::Started
+                    };
                     on_fail = None;
                 }
                 "migrate_from" => {
@@ -487,7 +487,11 @@ fn replay(
                     } else if rc == 8 {
                         role = Role::Promoted;
                     } else if role == Role::Stopped || role == Role::Promoted && is_probe {
-                        role = if promotable { Role::Unpromoted } else { Role::Started };
+                        role = if promotable {
+                            Role::Unpromoted
+                        } else {
+                            Role::Started
+                        };
                     }
                 }
                 _ => {}
@@ -524,7 +528,11 @@ fn replay(
                 if rc == 8 || rc == 9 {
                     role = Role::Promoted;
                 } else if role == Role::Stopped {
-                    role = if promotable { Role::Unpromoted } else { Role::Started };
+                    role = if promotable {
+                        Role::Unpromoted
+                    } else {
+                        Role::Started
+                    };
                 }
             }
         }
@@ -676,10 +684,11 @@ fn pick_anonymous(
     // Already an instance with history (of a sibling) on this node?
     for &l in insts {
         let ti = top_inst(l);
-        if used_on.contains_key(&(ti, node)) {
-            let leaf_has = w.rscs[l].probed_on.contains(&node) || w.rscs[l].running_on.contains(&node);
+        if let Some(flag) = used_on.get_mut(&(ti, node)) {
+            let leaf_has =
+                w.rscs[l].probed_on.contains(&node) || w.rscs[l].running_on.contains(&node);
             if !leaf_has {
-                used_on.insert((ti, node), true);
+                *flag = true;
                 return Some(l);
             }
         }
@@ -823,11 +832,11 @@ fn apply_fail_counts(w: &mut World, status: &Status) {
                 continue;
             }
             let (id, base) = (w.rscs[r].id.clone(), w.rscs[r].base_id.clone());
-            let anonymous = w
-                .clone_of(r)
-                .map(|c| !w.rscs[c].unique)
-                .unwrap_or(false);
-            let matches = |rid: &str| rid == id || (anonymous && (rid == base || rid.split(':').next() == Some(base.as_str())));
+            let anonymous = w.clone_of(r).map(|c| !w.rscs[c].unique).unwrap_or(false);
+            let matches = |rid: &str| {
+                rid == id
+                    || (anonymous && (rid == base || rid.split(':').next() == Some(base.as_str())))
+            };
             let mut count: i64 = 0;
             let mut last: i64 = 0;
             for (k, v) in &st.transient_attributes {
@@ -912,25 +921,26 @@ fn unpack_constraints(w: &mut World, config: &Config) {
             continue;
         }
         let node_attribute = c.node_attribute.clone().unwrap_or_else(|| "#uname".into());
-        let mut push = |w: &World, d: &str, p: &str, dr: Option<Role>, pr: Option<Role>, score: Score| {
-            let (Some(dep), Some(pri)) = (resolve(w, d), resolve(w, p)) else {
-                return;
+        let mut push =
+            |w: &World, d: &str, p: &str, dr: Option<Role>, pr: Option<Role>, score: Score| {
+                let (Some(dep), Some(pri)) = (resolve(w, d), resolve(w, p)) else {
+                    return;
+                };
+                if dep == pri {
+                    return;
+                }
+                let influence = c.influence.unwrap_or(w.rscs[dep].critical);
+                colocs.push(Coloc {
+                    id: c.id.clone(),
+                    dependent: dep,
+                    primary: pri,
+                    score,
+                    dependent_role: role_opt(dr),
+                    primary_role: role_opt(pr),
+                    node_attribute: node_attribute.clone(),
+                    influence,
+                });
             };
-            if dep == pri {
-                return;
-            }
-            let influence = c.influence.unwrap_or(w.rscs[dep].critical);
-            colocs.push(Coloc {
-                id: c.id.clone(),
-                dependent: dep,
-                primary: pri,
-                score,
-                dependent_role: role_opt(dr),
-                primary_role: role_opt(pr),
-                node_attribute: node_attribute.clone(),
-                influence,
-            });
-        };
         match &c.form {
             ColocationForm::Pair {
                 rsc,
@@ -994,25 +1004,26 @@ fn unpack_constraints(w: &mut World, config: &Config) {
         let kind = o.kind.unwrap_or(OrderKind::Mandatory);
         let mandatory = kind == OrderKind::Mandatory;
         let symmetrical = o.symmetrical.unwrap_or(kind != OrderKind::Serialize);
-        let mut push = |w: &World, fs: &[&String], fa: &str, t: &str, ta: &str, require_all: bool| {
-            let firsts: Vec<RscIx> = fs.iter().filter_map(|f| resolve(w, f)).collect();
-            let Some(then) = resolve(w, t) else {
-                return;
+        let mut push =
+            |w: &World, fs: &[&String], fa: &str, t: &str, ta: &str, require_all: bool| {
+                let firsts: Vec<RscIx> = fs.iter().filter_map(|f| resolve(w, f)).collect();
+                let Some(then) = resolve(w, t) else {
+                    return;
+                };
+                if firsts.is_empty() || firsts.contains(&then) {
+                    return;
+                }
+                orders.push(Ordering {
+                    id: o.id.clone(),
+                    firsts,
+                    first_action: fa.to_string(),
+                    then,
+                    then_action: ta.to_string(),
+                    mandatory,
+                    require_all,
+                    symmetrical,
+                });
             };
-            if firsts.is_empty() || firsts.contains(&then) {
-                return;
-            }
-            orders.push(Ordering {
-                id: o.id.clone(),
-                firsts,
-                first_action: fa.to_string(),
-                then,
-                then_action: ta.to_string(),
-                mandatory,
-                require_all,
-                symmetrical,
-            });
-        };
         match &o.form {
             OrderForm::Pair {
                 first,
