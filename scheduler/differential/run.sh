@@ -149,6 +149,10 @@ for ((s = first; s <= last; s++)); do
 done
 agree=${count[agree]:-0}
 compared=$((agree + ${count[disagree]:-0} + ${count[hactl-error]:-0}))
+by_strategy=$(cat "$out"/*.result | awk '
+  $2 == "agree" || $2 == "disagree" || $2 == "hactl-error" { t[$5]++; if ($2 == "agree") a[$5]++ }
+  END { for (k in t) printf "%s %d/%d, ", k, a[k], t[k] }' | sed 's/, $//')
+echo "  agreement by placement strategy: $by_strategy"
 
 echo "  skipped: ${count[skip-invalid]:-0} invalid transitions, ${count[skip-crm-error]:-0} crm_simulate errors," \
   "${count[skip-placement-error]:-0} unreadable crm_simulate outputs, ${count[gen-error]:-0} generator errors"
