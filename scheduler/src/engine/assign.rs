@@ -83,6 +83,9 @@ pub(crate) fn apply_locations(w: &mut World, config: &crate::model::Config) {
 }
 
 fn resolve_config_id(w: &World, id: &str) -> Option<RscIx> {
+    if let Some(&r) = w.by_config_id.get(id) {
+        return Some(r);
+    }
     let direct = w
         .rscs
         .iter()
@@ -520,18 +523,6 @@ fn same_attr(w: &World, a: NodeIx, b: NodeIx, attr: &str) -> bool {
     attrs_match(attr_of(w, a, attr), attr_of(w, b, attr))
 }
 
-/// Best weight of `r` among available nodes whose attribute equals `value`.
-fn best_matching(w: &World, r: RscIx, attr: &str, value: Option<&str>) -> Score {
-    let mut best = -INFINITY;
-    for (n, s) in w.rscs[r].allowed.iter().enumerate() {
-        let Some(s) = *s else { continue };
-        if s > best && w.nodes[n].available() && attrs_match(value, attr_of(w, n, attr)) {
-            best = s;
-        }
-    }
-    best
-}
-
 /// Folds `src`'s node preferences into `table` with `factor`, recursing
 /// through resources colocated with `src`; rolled back if no node is left.
 fn merge_weights(
@@ -546,11 +537,24 @@ fn merge_weights(
         return table;
     }
     w.rscs[src].merging = true;
+    // best weight of src per attribute value, over its available nodes
+    let mut best: std::collections::HashMap<String, Score> = std::collections::HashMap::new();
+    for (n, s) in w.rscs[src].allowed.iter().enumerate() {
+        let (Some(s), Some(v)) = (*s, attr_of(w, n, attr)) else {
+            continue;
+        };
+        if !w.nodes[n].available() {
+            continue;
+        }
+        let e = best.entry(v.to_ascii_lowercase()).or_insert(-INFINITY);
+        *e = (*e).max(s);
+    }
     let mut work = table.clone();
     for (n, slot) in work.iter_mut().enumerate() {
         let Some(cur) = *slot else { continue };
-        let value = attr_of(w, n, attr).map(str::to_string);
-        let sc = best_matching(w, src, attr, value.as_deref());
+        let sc = attr_of(w, n, attr)
+            .and_then(|v| best.get(&v.to_ascii_lowercase()).copied())
+            .unwrap_or(-INFINITY);
         if factor < 0.0 && sc < 0 {
             continue;
         }

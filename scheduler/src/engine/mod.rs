@@ -200,6 +200,8 @@ pub(crate) struct World {
     pub notes: Vec<String>,
     /// Location constraints with `role=Promoted`: (rsc, node, score).
     pub promoted_locations: Vec<(RscIx, NodeIx, Score)>,
+    /// Configured id -> resource (a clone's child id maps to the clone).
+    pub by_config_id: std::collections::HashMap<String, RscIx>,
 }
 
 impl World {

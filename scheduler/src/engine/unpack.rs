@@ -46,9 +46,11 @@ pub(crate) fn unpack(config: &Config, status: &Status, now: i64) -> World {
         now,
         notes: Vec::new(),
         promoted_locations: Vec::new(),
+        by_config_id: Default::default(),
     };
     unpack_nodes(&mut w, config, status);
     unpack_resources(&mut w, config);
+    index_config_ids(&mut w);
     unpack_status(&mut w, config, status);
     unpack_constraints(&mut w, config);
     w
@@ -543,6 +545,28 @@ fn replay(
     rp
 }
 
+fn ops_index(config: &Config) -> BTreeMap<&str, &[crate::model::OpConfig]> {
+    fn walk<'a>(r: &'a Resource, out: &mut BTreeMap<&'a str, &'a [crate::model::OpConfig]>) {
+        match r {
+            Resource::Primitive(p) => {
+                out.insert(p.id.as_str(), p.ops.as_slice());
+            }
+            Resource::Group(g) => {
+                for m in &g.members {
+                    out.insert(m.id.as_str(), m.ops.as_slice());
+                }
+            }
+            Resource::Clone(c) => walk(&c.child, out),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for r in &config.resources {
+        walk(r, &mut out);
+    }
+    out
+}
+
+#[allow(dead_code)]
 fn config_ops<'a>(config: &'a Config, base_id: &str) -> &'a [crate::model::OpConfig] {
     fn find<'a>(r: &'a Resource, id: &str) -> Option<&'a crate::model::Primitive> {
         match r {
@@ -583,6 +607,7 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
     }
     // Mapping (clone instance top, node) used for anonymous clones.
     let mut used_on: BTreeMap<(RscIx, NodeIx), bool> = BTreeMap::new();
+    let ops_of = ops_index(config);
     let node_names: Vec<String> = w.nodes.iter().map(|n| n.name.clone()).collect();
     for (ni, name) in node_names.iter().enumerate() {
         let Some(st) = status.nodes.get(name) else {
@@ -615,7 +640,7 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
                         if w.rscs[clone].unique {
                             by_id.get(hid).copied()
                         } else {
-                            let ops = config_ops(config, &base);
+                            let ops = ops_of.get(base.as_str()).copied().unwrap_or(&[]);
                             let probe = replay(w, insts[0], hist, ops);
                             pick_anonymous(w, insts, ni, probe.active, &mut used_on)
                         }
@@ -631,7 +656,7 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
                 }
                 continue;
             };
-            let ops = config_ops(config, &w.rscs[r].base_id);
+            let ops = ops_of.get(w.rscs[r].base_id.as_str()).copied().unwrap_or(&[]);
             let rp = replay(w, r, hist, ops);
             if hid != &w.rscs[r].id && (rp.active || w.rscs[r].clone_name.is_none()) {
                 w.rscs[r].clone_name = Some(hid.clone());
@@ -823,6 +848,22 @@ fn apply_fail_counts(w: &mut World, status: &Status) {
         let Some(st) = status.nodes.get(&name) else {
             continue;
         };
+        // resource id as recorded -> (fail count, last failure)
+        let mut per_rsc: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for (k, v) in &st.transient_attributes {
+            if let Some(rest) = k.strip_prefix("fail-count-") {
+                let rid = rest.split('#').next().unwrap_or(rest);
+                let e = per_rsc.entry(rid).or_insert((0, 0));
+                e.0 = score::add(e.0, score::parse(v).unwrap_or(0));
+            } else if let Some(rest) = k.strip_prefix("last-failure-") {
+                let rid = rest.split('#').next().unwrap_or(rest);
+                let e = per_rsc.entry(rid).or_insert((0, 0));
+                e.1 = e.1.max(v.trim().parse().unwrap_or(0));
+            }
+        }
+        if per_rsc.is_empty() {
+            continue;
+        }
         for r in 0..w.rscs.len() {
             if w.rscs[r].variant != Variant::Primitive {
                 continue;
@@ -831,25 +872,16 @@ fn apply_fail_counts(w: &mut World, status: &Status) {
             if threshold <= 0 {
                 continue;
             }
-            let (id, base) = (w.rscs[r].id.clone(), w.rscs[r].base_id.clone());
             let anonymous = w.clone_of(r).map(|c| !w.rscs[c].unique).unwrap_or(false);
-            let matches = |rid: &str| {
-                rid == id
-                    || (anonymous && (rid == base || rid.split(':').next() == Some(base.as_str())))
-            };
+            let (id, base) = (&w.rscs[r].id, &w.rscs[r].base_id);
             let mut count: i64 = 0;
             let mut last: i64 = 0;
-            for (k, v) in &st.transient_attributes {
-                if let Some(rest) = k.strip_prefix("fail-count-") {
-                    let rid = rest.split('#').next().unwrap_or(rest);
-                    if matches(rid) {
-                        count = score::add(count, score::parse(v).unwrap_or(0));
-                    }
-                } else if let Some(rest) = k.strip_prefix("last-failure-") {
-                    let rid = rest.split('#').next().unwrap_or(rest);
-                    if matches(rid) {
-                        last = last.max(v.trim().parse().unwrap_or(0));
-                    }
+            for (rid, (c, l)) in &per_rsc {
+                let hit = *rid == id.as_str()
+                    || (anonymous && rid.split(':').next() == Some(base.as_str()));
+                if hit {
+                    count = score::add(count, *c);
+                    last = last.max(*l);
                 }
             }
             if count <= 0 {
@@ -869,6 +901,23 @@ fn apply_fail_counts(w: &mut World, status: &Status) {
 // ---------------------------------------------------------------------------
 // Constraints
 
+fn index_config_ids(w: &mut World) {
+    let mut map = std::collections::HashMap::new();
+    for (i, r) in w.rscs.iter().enumerate() {
+        match w.clone_of(i) {
+            None => {
+                map.insert(r.id.clone(), i);
+            }
+            Some(c) if r.id.ends_with(":0") => {
+                map.entry(r.base_id.clone()).or_insert(c);
+            }
+            Some(_) => {}
+        }
+    }
+    w.by_config_id = map;
+}
+
+#[allow(dead_code)]
 fn find_rsc(w: &World, id: &str) -> Option<RscIx> {
     w.rscs
         .iter()
@@ -892,6 +941,9 @@ impl World {
 /// Resolves a constraint's resource id: a configured resource, or the
 /// template child of a clone (which maps onto the clone).
 fn resolve(w: &World, id: &str) -> Option<RscIx> {
+    if let Some(&r) = w.by_config_id.get(id) {
+        return Some(r);
+    }
     if let Some(r) = find_rsc(w, id) {
         return Some(r);
     }
