@@ -50,7 +50,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             });
         }
     }
-    let known = |id: &str| ids_contains(config, id);
+    let known = |id: &str| ids.contains(id);
     let unknown = |element: &str, cid: &str, r: &str| ConfigError::UnknownReference {
         element: element.into(),
         id: cid.into(),
@@ -115,17 +115,6 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::OrderCycle { ids: cycle });
     }
     Ok(())
-}
-
-fn ids_contains(config: &Config, id: &str) -> bool {
-    fn has(r: &Resource, id: &str) -> bool {
-        match r {
-            Resource::Primitive(p) => p.id == id,
-            Resource::Group(g) => g.id == id || g.members.iter().any(|m| m.id == id),
-            Resource::Clone(c) => c.id == id || has(&c.child, id),
-        }
-    }
-    config.resources.iter().any(|r| has(r, id))
 }
 
 /// A cycle of constraint ids, if the graph has one.
