@@ -656,7 +656,10 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
                 }
                 continue;
             };
-            let ops = ops_of.get(w.rscs[r].base_id.as_str()).copied().unwrap_or(&[]);
+            let ops = ops_of
+                .get(w.rscs[r].base_id.as_str())
+                .copied()
+                .unwrap_or(&[]);
             let rp = replay(w, r, hist, ops);
             if hid != &w.rscs[r].id && (rp.active || w.rscs[r].clone_name.is_none()) {
                 w.rscs[r].clone_name = Some(hid.clone());
