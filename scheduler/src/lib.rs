@@ -26,5 +26,11 @@ pub use transition::{Placement, Transition};
 /// placement `config` asks for. `now` is seconds since the Unix epoch (used by
 /// date rules and failure-timeout).
 pub fn schedule(config: &Config, status: &Status, now: i64) -> Transition {
-    engine::run(config, status, now)
+    engine::run(config, status, now, false)
+}
+
+/// [`schedule`], also filling [`Transition::scores`] with every resource's
+/// node scores (for `--show-scores`; costs memory on large clusters).
+pub fn schedule_with_scores(config: &Config, status: &Status, now: i64) -> Transition {
+    engine::run(config, status, now, true)
 }

@@ -126,7 +126,11 @@ fn simulate(
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
     });
-    let t = ha_scheduler::schedule(&cib.config, &cib.status, now);
+    let t = if show_scores {
+        ha_scheduler::schedule_with_scores(&cib.config, &cib.status, now)
+    } else {
+        ha_scheduler::schedule(&cib.config, &cib.status, now)
+    };
     let mut out = String::new();
     match output {
         Output::Json => {
@@ -172,7 +176,11 @@ fn simulate(
         }
     }
     let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(out.as_bytes()).is_err() {
+    let written = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    // The process ends here: freeing a large model piece by piece is wasted work.
+    std::mem::forget(cib);
+    std::mem::forget(t);
+    if written.is_err() {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

@@ -388,17 +388,6 @@ fn colocation_affects(w: &World, dep: RscIx, c: &Coloc) -> bool {
     true
 }
 
-fn attr_of<'a>(w: &'a World, n: NodeIx, attr: &str) -> Option<&'a str> {
-    w.nodes[n].attrs.get(attr).map(String::as_str)
-}
-
-fn attrs_match(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
-        _ => false,
-    }
-}
-
 fn any_available(w: &World, table: &[Option<Score>]) -> bool {
     table
         .iter()
@@ -421,13 +410,14 @@ fn apply_coloc(w: &mut World, dep: RscIx, c: usize) {
     if placed.is_none() && col.score < 0 {
         return;
     }
-    let value = placed.and_then(|p| attr_of(w, p, &col.node_attribute).map(str::to_string));
+    let classes = w.attr_class(&col.node_attribute).into_owned();
+    let value = placed.and_then(|p| classes[p]);
     let mut work = w.rscs[dep].allowed.clone();
     for (n, slot) in work.iter_mut().enumerate() {
         let Some(cur) = *slot else { continue };
         if placed.is_none() {
             *slot = Some(score::add(-col.score, cur));
-        } else if attrs_match(value.as_deref(), attr_of(w, n, &col.node_attribute)) {
+        } else if value.is_some() && classes[n] == value {
             if col.score < INFINITY {
                 *slot = Some(score::add(col.score, cur));
             }
@@ -465,16 +455,16 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
         }
         hits.push(n);
     }
+    let classes = w.attr_class(&col.node_attribute).into_owned();
+    let hit_classes: std::collections::HashSet<u32> =
+        hits.iter().filter_map(|&h| classes[h]).collect();
+    let matches_hit = |n: NodeIx| classes[n].is_some_and(|c| hit_classes.contains(&c));
     if col.primary_role.is_some() && w.rscs[clone].promotable {
         // dependent with the promoted (or unpromoted) instances
         if col.score >= INFINITY {
             let mut work = w.rscs[dep].allowed.clone();
             for (n, slot) in work.iter_mut().enumerate() {
-                if slot.is_some()
-                    && !hits
-                        .iter()
-                        .any(|&h| same_attr(w, h, n, &col.node_attribute))
-                {
+                if slot.is_some() && !matches_hit(n) {
                     *slot = Some(-INFINITY);
                 }
             }
@@ -482,7 +472,10 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
         } else {
             for h in hits {
                 for n in 0..w.nodes.len() {
-                    if same_attr(w, h, n, &col.node_attribute) && w.rscs[dep].allowed[n].is_some() {
+                    if classes[h].is_some()
+                        && classes[h] == classes[n]
+                        && w.rscs[dep].allowed[n].is_some()
+                    {
                         add_score(w, dep, n, col.score);
                     }
                 }
@@ -493,11 +486,7 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
     if col.score >= INFINITY {
         let mut work = w.rscs[dep].allowed.clone();
         for (n, slot) in work.iter_mut().enumerate() {
-            if slot.is_some()
-                && !hits
-                    .iter()
-                    .any(|&h| same_attr(w, h, n, &col.node_attribute))
-            {
+            if slot.is_some() && !matches_hit(n) {
                 *slot = Some(-INFINITY);
             }
         }
@@ -509,7 +498,7 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
         let mut work = w.rscs[dep].allowed.clone();
         for (n, slot) in work.iter_mut().enumerate() {
             let Some(cur) = *slot else { continue };
-            if same_attr(w, h, n, &col.node_attribute) {
+            if classes[h].is_some() && classes[h] == classes[n] {
                 *slot = Some(score::add(col.score, cur));
             }
         }
@@ -520,7 +509,8 @@ fn apply_coloc_with_clone(w: &mut World, dep: RscIx, col: &Coloc) {
 }
 
 fn same_attr(w: &World, a: NodeIx, b: NodeIx, attr: &str) -> bool {
-    attrs_match(attr_of(w, a, attr), attr_of(w, b, attr))
+    let c = w.attr_class(attr);
+    c[a].is_some() && c[a] == c[b]
 }
 
 /// Folds `src`'s node preferences into `table` with `factor`, recursing
@@ -537,23 +527,24 @@ fn merge_weights(
         return table;
     }
     w.rscs[src].merging = true;
-    // best weight of src per attribute value, over its available nodes
-    let mut best: std::collections::HashMap<String, Score> = std::collections::HashMap::new();
+    // best weight of src per attribute class, over its available nodes
+    let classes = w.attr_class(attr).into_owned();
+    let mut best: std::collections::HashMap<u32, Score> = std::collections::HashMap::new();
     for (n, s) in w.rscs[src].allowed.iter().enumerate() {
-        let (Some(s), Some(v)) = (*s, attr_of(w, n, attr)) else {
+        let (Some(s), Some(c)) = (*s, classes[n]) else {
             continue;
         };
         if !w.nodes[n].available() {
             continue;
         }
-        let e = best.entry(v.to_ascii_lowercase()).or_insert(-INFINITY);
+        let e = best.entry(c).or_insert(-INFINITY);
         *e = (*e).max(s);
     }
     let mut work = table.clone();
     for (n, slot) in work.iter_mut().enumerate() {
         let Some(cur) = *slot else { continue };
-        let sc = attr_of(w, n, attr)
-            .and_then(|v| best.get(&v.to_ascii_lowercase()).copied())
+        let sc = classes[n]
+            .and_then(|c| best.get(&c).copied())
             .unwrap_or(-INFINITY);
         if factor < 0.0 && sc < 0 {
             continue;

@@ -16,12 +16,12 @@ use crate::model::{Attrs, Config, Role, Status};
 use crate::score::Score;
 use crate::transition::Transition;
 
-pub fn run(config: &Config, status: &Status, now: i64) -> Transition {
+pub fn run(config: &Config, status: &Status, now: i64, with_scores: bool) -> Transition {
     let mut w = unpack::unpack(config, status, now);
     assign::apply_locations(&mut w, config);
     assign::apply_node_criteria(&mut w);
     assign::assign_all(&mut w);
-    outcome::build(&mut w)
+    outcome::build(&mut w, with_scores)
 }
 
 pub(crate) type NodeIx = usize;
@@ -202,6 +202,9 @@ pub(crate) struct World {
     pub promoted_locations: Vec<(RscIx, NodeIx, Score)>,
     /// Configured id -> resource (a clone's child id maps to the clone).
     pub by_config_id: std::collections::HashMap<String, RscIx>,
+    /// For each node attribute colocations compare on: per node, a class
+    /// number shared by nodes whose values are equal (case-insensitive).
+    pub attr_classes: std::collections::HashMap<String, Vec<Option<u32>>>,
 }
 
 impl World {
@@ -237,6 +240,14 @@ impl World {
         None
     }
 
+    /// Per-node value classes of a node attribute.
+    pub fn attr_class(&self, attr: &str) -> std::borrow::Cow<'_, [Option<u32>]> {
+        match self.attr_classes.get(attr) {
+            Some(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            None => std::borrow::Cow::Owned(compute_attr_class(&self.nodes, attr)),
+        }
+    }
+
     pub fn can_fence(&self, node: NodeIx) -> bool {
         // Pacemaker's simulation fences even when no device is configured;
         // the controller reports the missing device when it tries.
@@ -248,4 +259,17 @@ impl World {
         }
         self.nodes[node].online
     }
+}
+
+pub(crate) fn compute_attr_class(nodes: &[Node], attr: &str) -> Vec<Option<u32>> {
+    let mut ids: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    nodes
+        .iter()
+        .map(|n| {
+            n.attrs.get(attr).map(|v| {
+                let next = ids.len() as u32;
+                *ids.entry(v.to_ascii_lowercase()).or_insert(next)
+            })
+        })
+        .collect()
 }

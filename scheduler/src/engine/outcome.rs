@@ -21,7 +21,7 @@ struct Fate {
     stops: Vec<NodeIx>,
 }
 
-pub(crate) fn build(w: &mut World) -> Transition {
+pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     let fenced: Vec<bool> = (0..w.nodes.len())
         .map(|n| w.nodes[n].unclean && w.can_fence(n))
         .collect();
@@ -389,7 +389,7 @@ pub(crate) fn build(w: &mut World) -> Transition {
         }
     }
     // scores
-    for &r in &leaves {
+    for &r in leaves.iter().filter(|_| with_scores) {
         let scores: BTreeMap<String, crate::score::Score> = w.rscs[r]
             .allowed
             .iter()

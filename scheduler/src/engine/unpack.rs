@@ -47,6 +47,7 @@ pub(crate) fn unpack(config: &Config, status: &Status, now: i64) -> World {
         notes: Vec::new(),
         promoted_locations: Vec::new(),
         by_config_id: Default::default(),
+        attr_classes: Default::default(),
     };
     unpack_nodes(&mut w, config, status);
     unpack_resources(&mut w, config);
@@ -1051,6 +1052,14 @@ fn unpack_constraints(w: &mut World, config: &Config) {
                 }
             }
         }
+    }
+    let mut attrs: Vec<String> = colocs.iter().map(|c| c.node_attribute.clone()).collect();
+    attrs.push("#uname".into());
+    attrs.sort();
+    attrs.dedup();
+    for a in attrs {
+        let classes = compute_attr_class(&w.nodes, &a);
+        w.attr_classes.insert(a, classes);
     }
     w.colocs = colocs;
     // Orders
