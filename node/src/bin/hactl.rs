@@ -176,7 +176,9 @@ fn simulate(
         }
     }
     let mut stdout = std::io::stdout().lock();
-    let written = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    let written = stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush());
     // The process ends here: freeing a large model piece by piece is wasted work.
     std::mem::forget(cib);
     std::mem::forget(t);

@@ -733,14 +733,8 @@ fn compare_capacity(w: &World, a: NodeIx, b: NodeIx) -> std::cmp::Ordering {
 
 fn best_node(w: &World, r: RscIx, prefer: Option<NodeIx>) -> Option<NodeIx> {
     let cur = w.rscs[r].running_on.first().copied();
-    let mut cands: Vec<NodeIx> = (0..w.nodes.len())
-        .filter(|&n| w.rscs[r].allowed[n].is_some())
-        .collect();
-    if cands.is_empty() {
-        return None;
-    }
     let strategy = w.strategy;
-    cands.sort_by(|&a, &b| {
+    let cmp = |a: NodeIx, b: NodeIx| {
         let (wa, wb) = (node_weight(w, r, a), node_weight(w, r, b));
         wb.cmp(&wa)
             .then_with(|| {
@@ -765,8 +759,14 @@ fn best_node(w: &World, r: RscIx, prefer: Option<NodeIx>) -> Option<NodeIx> {
                 }
             })
             .then_with(|| w.nodes[a].name.as_bytes().cmp(w.nodes[b].name.as_bytes()))
-    });
-    let best = cands[0];
+    };
+    // The first node in that order (a linear scan; no need to sort them all).
+    let cands: Vec<NodeIx> = (0..w.nodes.len())
+        .filter(|&n| w.rscs[r].allowed[n].is_some())
+        .collect();
+    let Some(best) = cands.iter().copied().min_by(|&a, &b| cmp(a, b)) else {
+        return None;
+    };
     let best_w = node_weight(w, r, best);
     let mut chosen = best;
     let unique_instance = w.clone_of(r).map(|c| w.rscs[c].unique).unwrap_or(false);
