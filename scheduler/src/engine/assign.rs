@@ -764,9 +764,7 @@ fn best_node(w: &World, r: RscIx, prefer: Option<NodeIx>) -> Option<NodeIx> {
     let cands: Vec<NodeIx> = (0..w.nodes.len())
         .filter(|&n| w.rscs[r].allowed[n].is_some())
         .collect();
-    let Some(best) = cands.iter().copied().min_by(|&a, &b| cmp(a, b)) else {
-        return None;
-    };
+    let best = cands.iter().copied().min_by(|&a, &b| cmp(a, b))?;
     let best_w = node_weight(w, r, best);
     let mut chosen = best;
     let unique_instance = w.clone_of(r).map(|c| w.rscs[c].unique).unwrap_or(false);
