@@ -597,7 +597,6 @@ mod tests {
 
     #[test]
     fn the_scheduler_validator_is_the_default() {
-        // Whatever it rejects is rejected by `apply` too; today it accepts this.
         let mut s = ClusterState::default();
         let r = s.apply(Command::ApplyConfig {
             base_epoch: 0,
@@ -610,6 +609,41 @@ mod tests {
                 status_version: 0
             })
         );
+        s.apply(Command::RecordOps {
+            ops: vec![upd("n1", "r1", op("r1_last_0", "start", 0, 0, 0))],
+        });
+        let before = bytes(&s);
+        // Duplicate ids, and a constraint naming an unknown resource.
+        let mut dangling = config(&["n1"], &["r1"]);
+        dangling
+            .constraints
+            .locations
+            .push(ha_scheduler::model::Location {
+                id: "loc-ghost".into(),
+                rsc: "ghost".into(),
+                rsc_pattern: false,
+                role: None,
+                target: ha_scheduler::model::LocationTarget::Node {
+                    node: "n1".into(),
+                    score: 100,
+                },
+                resource_discovery: None,
+            });
+        for bad in [config(&["n1"], &["r1", "r1"]), dangling] {
+            let r = s.apply(Command::ApplyConfig {
+                base_epoch: 1,
+                config: bad,
+            });
+            let Response::Rejected(ApplyError::InvalidConfig { message, error }) = r else {
+                panic!("the scheduler's validator accepted a bad config: {r:?}");
+            };
+            assert!(error.is_some());
+            assert!(
+                message.contains("r1") || message.contains("ghost"),
+                "{message}"
+            );
+            assert_eq!(bytes(&s), before, "state changed by a rejected config");
+        }
     }
 
     // -- RecordOps

@@ -1,5 +1,6 @@
 //! Crash test: a child process (this test binary, re-invoked) runs a
-//! one-node Raft over the store and prints every acknowledged log index;
+//! one-node Raft over the store, keeps 16 writes in flight (so appends are
+//! group-committed) and prints every acknowledged log index;
 //! the parent `kill -9`s it at random points, 20 rounds. After each kill the
 //! parent reopens the store and checks that every acknowledged entry is
 //! there and that the state machine (snapshot + log, as restored on start)
@@ -40,17 +41,31 @@ fn crash_child() {
         let (raft, _log, sm) = single_node(Path::new(&dir), compaction()).await;
         let mut k = sm.read(|s| s.config_epoch + s.status_version);
         println!("READY {k}");
+        // Up to WINDOW writes in flight (so appends are group-committed),
+        // submitted in order; commands are made from a shadow state that
+        // has every submitted command applied, as the log will.
+        const WINDOW: usize = 16;
+        let mut shadow = sm.state();
+        let mut in_flight = std::collections::VecDeque::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            k += 1;
-            let cmd = sm.read(|s| workload(k, s));
-            let resp = raft.client_write(cmd).await.expect("client_write");
+            while in_flight.len() < WINDOW {
+                k += 1;
+                let cmd = workload(k, &shadow);
+                let _ = shadow.apply(cmd.clone());
+                let rx = raft.client_write_ff(cmd).await.expect("client_write");
+                in_flight.push_back((k, rx));
+            }
+            let Some((k_done, rx)) = in_flight.pop_front() else {
+                continue;
+            };
+            let resp = rx.await.expect("response").expect("write");
             assert!(
                 matches!(resp.data, Response::Applied(_)),
-                "command {k} rejected: {:?}",
+                "command {k_done} rejected: {:?}",
                 resp.data
             );
-            println!("ACK {} {k}", resp.log_id.index);
+            println!("ACK {} {k_done}", resp.log_id.index);
         }
     });
 }
