@@ -286,27 +286,63 @@ fn is_running(w: &World, r: RscIx) -> bool {
         .any(|&l| !w.rscs[l].running_on.is_empty())
 }
 
-fn sort_for_utilization(w: &World, order: &mut [RscIx]) {
-    let weight_on = |r: RscIx, n: Option<NodeIx>| -> Score {
-        match n {
-            Some(n) => node_weight(w, r, n),
-            None => -INFINITY,
-        }
+/// Node weights of a top-level resource for the allocation order under a
+/// non-default placement strategy: its own table merged with what it is
+/// colocated with (Pacemaker's `cmp_resources`).
+fn sort_weights(w: &mut World, r: RscIx) -> Vec<Option<Score>> {
+    let base = match w.rscs[r].variant {
+        Variant::Group => w.rscs[r].children.first().copied().unwrap_or(r),
+        _ => r,
     };
+    let mut work = w.rscs[base].allowed.clone();
+    if !any_available(w, &work) {
+        return work;
+    }
+    w.rscs[base].merging = true;
+    for c in w.rscs[base].this_with.clone() {
+        let col = w.colocs[c].clone();
+        work = merge_weights_dir(
+            w,
+            col.primary,
+            work,
+            &col.node_attribute,
+            col.score as f64 / INFINITY as f64,
+            false,
+            true,
+        );
+    }
+    w.rscs[base].merging = false;
+    work
+}
+
+fn sort_for_utilization(w: &mut World, order: &mut [RscIx]) {
+    let weights: std::collections::HashMap<RscIx, Vec<Option<Score>>> =
+        order.iter().map(|&r| (r, sort_weights(w, r))).collect();
+    // the node list: by base capacity under balanced, then name (strcmp)
+    let mut nodes: Vec<NodeIx> = (0..w.nodes.len()).collect();
+    let strategy = w.strategy;
+    nodes.sort_by(|&a, &b| {
+        let cap = if strategy == Strategy::Balanced {
+            compare_capacity(w, a, b)
+        } else {
+            std::cmp::Ordering::Equal
+        };
+        cap.then_with(|| w.nodes[a].name.as_bytes().cmp(w.nodes[b].name.as_bytes()))
+    });
+    let w = &*w;
+    let at = |r: RscIx, n: NodeIx| -> Score { weights[&r][n].unwrap_or(-INFINITY) };
     order.sort_by(|&a, &b| {
         w.rscs[b]
             .priority
             .cmp(&w.rscs[a].priority)
             .then_with(|| {
-                let (wa, wb) = (
-                    weight_on(a, current_node(w, a)),
-                    weight_on(b, current_node(w, b)),
-                );
+                let wa = current_node(w, a).map(|n| at(a, n)).unwrap_or(-INFINITY);
+                let wb = current_node(w, b).map(|n| at(b, n)).unwrap_or(-INFINITY);
                 wb.cmp(&wa)
             })
             .then_with(|| {
-                for n in 0..w.nodes.len() {
-                    let (x, y) = (node_weight(w, a, n), node_weight(w, b, n));
+                for &n in &nodes {
+                    let (x, y) = (at(a, n), at(b, n));
                     if x != y {
                         return y.cmp(&x);
                     }
@@ -523,6 +559,20 @@ fn merge_weights(
     factor: f64,
     only_positive: bool,
 ) -> Vec<Option<Score>> {
+    merge_weights_dir(w, src, table, attr, factor, only_positive, false)
+}
+
+/// `forward`: recurse through what `src` is colocated with (its primaries)
+/// instead of what is colocated with it.
+fn merge_weights_dir(
+    w: &mut World,
+    src: RscIx,
+    table: Vec<Option<Score>>,
+    attr: &str,
+    factor: f64,
+    only_positive: bool,
+    forward: bool,
+) -> Vec<Option<Score>> {
     if w.rscs[src].merging {
         return table;
     }
@@ -575,18 +625,25 @@ fn merge_weights(
     }
     if any_available(w, &work) {
         let mult = if factor < 0.0 { -1.0 } else { 1.0 };
-        for c in w.rscs[src].with_this.clone() {
-            if !has_influence(w, c) {
+        let links = if forward {
+            w.rscs[src].this_with.clone()
+        } else {
+            w.rscs[src].with_this.clone()
+        };
+        for c in links {
+            if !forward && !has_influence(w, c) {
                 continue;
             }
             let col = w.colocs[c].clone();
-            work = merge_weights(
+            let other = if forward { col.primary } else { col.dependent };
+            work = merge_weights_dir(
                 w,
-                col.dependent,
+                other,
                 work,
                 &col.node_attribute,
                 mult * col.score as f64 / INFINITY as f64,
                 only_positive,
+                forward,
             );
         }
     } else {
