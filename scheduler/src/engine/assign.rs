@@ -318,6 +318,7 @@ fn sort_weights(w: &mut World, r: RscIx) -> Vec<Option<Score>> {
 fn sort_for_utilization(w: &mut World, order: &mut [RscIx]) {
     let weights: std::collections::HashMap<RscIx, Vec<Option<Score>>> =
         order.iter().map(|&r| (r, sort_weights(w, r))).collect();
+
     // the node list: by base capacity under balanced, then name (strcmp)
     let mut nodes: Vec<NodeIx> = (0..w.nodes.len()).collect();
     let strategy = w.strategy;
