@@ -263,3 +263,120 @@ fn bad_input_names_the_element() {
         assert!(e.to_string().contains(msg), "got '{e}', want '{msg}'");
     }
 }
+
+/// A CIB with two nodes and `rsc` (Dummy, with a 10 s monitor) running on node1.
+fn two_nodes_rsc_on_node1(node1_state: &str, props: &str, meta: &str) -> String {
+    format!(
+        r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="p">{props}</cluster_property_set></crm_config>
+        <nodes><node id="node1" uname="node1"/><node id="node2" uname="node2"/></nodes>
+        <resources>
+          <primitive id="fence" class="stonith" type="fence_ipmilan"/>
+          <primitive id="rsc" class="ocf" provider="heartbeat" type="Dummy">{meta}
+            <operations><op id="rsc-mon" name="monitor" interval="10s"/></operations></primitive>
+        </resources><constraints/></configuration>
+        <status>
+          <node_state id="node1" uname="node1" {node1_state}>
+            <lrm id="node1"><lrm_resources><lrm_resource id="rsc" class="ocf" provider="heartbeat" type="Dummy">
+              <lrm_rsc_op id="rsc_start_0" operation="start" call-id="2" rc-code="0" op-status="0" interval="0" transition-key="1:1:0:x"/>
+            </lrm_resource></lrm_resources></lrm>
+          </node_state>
+          <node_state id="node2" uname="node2" in_ccm="true" crmd="online" join="member" expected="member"/>
+        </status></cib>"#
+    )
+}
+
+fn action_ids(t: &ha_scheduler::Transition, kind: &str, node: &str) -> Vec<usize> {
+    t.actions
+        .iter()
+        .filter(|a| a.kind.name() == kind && a.node == node)
+        .map(|a| a.id)
+        .collect()
+}
+
+/// Invariant 3: a resource of a lost node starts elsewhere only after the
+/// fence of that node, and not at all if the node cannot be fenced.
+#[test]
+fn recovery_waits_for_fencing() {
+    let lost = r#"in_ccm="false" crmd="offline" join="down" expected="member""#;
+    let xml = two_nodes_rsc_on_node1(lost, "", "");
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let fence = action_ids(&t, "fence", "node1");
+    let start = action_ids(&t, "start", "node2")
+        .into_iter()
+        .filter(|&i| t.actions[i].rsc.as_deref() == Some("rsc"))
+        .collect::<Vec<_>>();
+    assert_eq!((fence.len(), start.len()), (1, 1), "{:?}", t.actions);
+    assert!(
+        t.edges.contains(&(fence[0], start[0])),
+        "start must follow the fence: {:?}",
+        t.edges
+    );
+    assert_eq!(
+        t.placement.resources["rsc"].nodes,
+        vec!["node2".to_string()]
+    );
+
+    // Without quorum the lost node cannot be fenced (it is not in our
+    // membership): rsc must not start anywhere, and stays listed where it was.
+    let xml = two_nodes_rsc_on_node1(
+        lost,
+        r#"<nvpair id="q" name="no-quorum-policy" value="stop"/>"#,
+        "",
+    )
+    .replace(r#"have-quorum="1""#, r#"have-quorum="0""#);
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert!(action_ids(&t, "fence", "node1").is_empty());
+    assert!(
+        action_ids(&t, "start", "node2").is_empty(),
+        "{:?}",
+        t.actions
+    );
+    assert_eq!(
+        t.placement.resources["rsc"].nodes,
+        vec!["node1".to_string()]
+    );
+}
+
+#[test]
+fn live_migration_and_monitors() {
+    let up = r#"in_ccm="true" crmd="online" join="member" expected="member""#;
+    let meta = r#"<meta_attributes id="m"><nvpair id="m1" name="allow-migrate" value="true"/></meta_attributes>"#;
+    let xml = two_nodes_rsc_on_node1(up, "", meta).replace(
+        "<constraints/>",
+        r#"<constraints><rsc_location id="away" rsc="rsc" node="node1" score="-INFINITY"/></constraints>"#,
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let mt = action_ids(&t, "migrate_to", "node1");
+    let mf = action_ids(&t, "migrate_from", "node2");
+    let stop = action_ids(&t, "stop", "node1");
+    let mon = action_ids(&t, "monitor_10000", "node2");
+    assert_eq!(
+        (mt.len(), mf.len(), stop.len(), mon.len()),
+        (1, 1, 1, 1),
+        "{:?}",
+        t.actions
+    );
+    assert!(action_ids(&t, "start", "node2")
+        .iter()
+        .all(|&i| t.actions[i].rsc.as_deref() != Some("rsc")));
+    for edge in [(mt[0], mf[0]), (mf[0], stop[0]), (mf[0], mon[0])] {
+        assert!(t.edges.contains(&edge), "missing {edge:?} in {:?}", t.edges);
+    }
+    // Without allow-migrate: stop, then start, then the monitor.
+    let xml = xml.replace(
+        r#"value="true"/></meta_attributes>"#,
+        r#"value="false"/></meta_attributes>"#,
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let stop = action_ids(&t, "stop", "node1");
+    let start: Vec<usize> = action_ids(&t, "start", "node2")
+        .into_iter()
+        .filter(|&i| t.actions[i].rsc.as_deref() == Some("rsc"))
+        .collect();
+    assert!(action_ids(&t, "migrate_to", "node1").is_empty());
+    assert!(t.edges.contains(&(stop[0], start[0])));
+}

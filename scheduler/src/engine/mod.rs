@@ -104,6 +104,9 @@ pub(crate) struct Rsc {
     pub meta: Attrs,
     pub params: Attrs,
     pub utilization: BTreeMap<String, i64>,
+    /// Recurring monitors: (interval ms, role they run in; `None` = any).
+    pub monitors: Vec<(u64, Option<Role>)>,
+    pub allow_migrate: bool,
     pub priority: Score,
     pub stickiness: Score,
     pub managed: bool,

@@ -261,63 +261,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     }
     let mut start_ids: BTreeMap<RscIx, usize> = BTreeMap::new();
     for (&r, f) in &fate {
-        let rs = &w.rscs[r];
-        let mut stop_ids = Vec::new();
-        for &n in &f.stops {
-            let id = t.actions.len();
-            t.actions.push(Action {
-                id,
-                kind: ActionKind::Stop,
-                rsc: Some(rs.id.clone()),
-                node: w.nodes[n].name.clone(),
-                reason: if rs.failed { "recover" } else { "move" }.into(),
-            });
-            stop_ids.push(id);
-        }
-        if let Some(n) = f.start_at.filter(|_| !f.nodes.is_empty()) {
-            let id = t.actions.len();
-            t.actions.push(Action {
-                id,
-                kind: ActionKind::Start,
-                rsc: Some(rs.id.clone()),
-                node: w.nodes[n].name.clone(),
-                reason: "place".into(),
-            });
-            start_ids.insert(r, id);
-            for s in &stop_ids {
-                t.edges.push((*s, id));
-            }
-            for &on in &rs.running_on {
-                if let Some(&fid) = fence_ids.get(&on) {
-                    t.edges.push((fid, id));
-                }
-            }
-        }
-        if let Some(&n) = f.nodes.first() {
-            let was = rs.role;
-            if f.role == Role::Promoted && (was != Role::Promoted || f.start_at.is_some()) {
-                let id = t.actions.len();
-                t.actions.push(Action {
-                    id,
-                    kind: ActionKind::Promote,
-                    rsc: Some(rs.id.clone()),
-                    node: w.nodes[n].name.clone(),
-                    reason: "promote".into(),
-                });
-                if let Some(&s) = start_ids.get(&r) {
-                    t.edges.push((s, id));
-                }
-            } else if f.role == Role::Unpromoted && was == Role::Promoted && f.start_at.is_none() {
-                let id = t.actions.len();
-                t.actions.push(Action {
-                    id,
-                    kind: ActionKind::Demote,
-                    rsc: Some(rs.id.clone()),
-                    node: w.nodes[n].name.clone(),
-                    reason: "demote".into(),
-                });
-            }
-        }
+        plan_resource(w, &mut t, r, f, &fenced, &fence_ids, &mut start_ids);
     }
     // Ordering constraints between planned starts.
     for o in &orders {
@@ -407,4 +351,178 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
         );
     }
     t
+}
+
+fn push(t: &mut Transition, kind: ActionKind, rsc: &str, node: &str, reason: &str) -> usize {
+    let id = t.actions.len();
+    t.actions.push(Action {
+        id,
+        kind,
+        rsc: Some(rsc.to_string()),
+        node: node.to_string(),
+        reason: reason.to_string(),
+    });
+    id
+}
+
+/// The actions of one resource instance: demote/stop where it leaves,
+/// migrate or start where it goes, promote/demote, recurring monitors and
+/// clone notifications, each ordered after what it needs.
+fn plan_resource(
+    w: &World,
+    t: &mut Transition,
+    r: RscIx,
+    f: &Fate,
+    fenced: &[bool],
+    fence_ids: &BTreeMap<NodeIx, usize>,
+    start_ids: &mut BTreeMap<RscIx, usize>,
+) {
+    let rs = &w.rscs[r];
+    let name = |n: NodeIx| w.nodes[n].name.as_str();
+    let target = f.start_at.filter(|_| !f.nodes.is_empty());
+    // Live migration instead of stop + start.
+    let migrate_from = match (target, f.stops.as_slice()) {
+        (Some(to), [from])
+            if rs.allow_migrate
+                && rs.managed
+                && !rs.failed
+                && rs.role == Role::Started
+                && f.role == Role::Started
+                && *from != to
+                && !fenced[*from]
+                && !w.nodes[*from].unclean =>
+        {
+            Some(*from)
+        }
+        _ => None,
+    };
+    let mut first_actions = Vec::new();
+    let mut stop_ids = Vec::new();
+    let mut placed_id = None;
+    if let (Some(from), Some(to)) = (migrate_from, target) {
+        let mt = push(
+            t,
+            ActionKind::MigrateTo,
+            &rs.id,
+            name(from),
+            "live migration",
+        );
+        let mf = push(
+            t,
+            ActionKind::MigrateFrom,
+            &rs.id,
+            name(to),
+            "live migration",
+        );
+        let stop = push(t, ActionKind::Stop, &rs.id, name(from), "migrated away");
+        t.edges.push((mt, mf));
+        t.edges.push((mf, stop));
+        start_ids.insert(r, mf);
+        placed_id = Some(mf);
+        first_actions.push(mt);
+    } else {
+        for &n in &f.stops {
+            let mut before = None;
+            if rs.role == Role::Promoted {
+                let d = push(t, ActionKind::Demote, &rs.id, name(n), "demote before stop");
+                first_actions.push(d);
+                before = Some(d);
+            }
+            let reason = if rs.failed { "recover" } else { "move" };
+            let id = push(t, ActionKind::Stop, &rs.id, name(n), reason);
+            if let Some(d) = before {
+                t.edges.push((d, id));
+            } else {
+                first_actions.push(id);
+            }
+            stop_ids.push(id);
+        }
+        if let Some(n) = target {
+            let id = push(t, ActionKind::Start, &rs.id, name(n), "place");
+            start_ids.insert(r, id);
+            placed_id = Some(id);
+            first_actions.push(id);
+            for s in &stop_ids {
+                t.edges.push((*s, id));
+            }
+        }
+    }
+    // Nothing held by a node being fenced starts elsewhere before the fence.
+    if let Some(p) = placed_id {
+        for &on in &rs.running_on {
+            if let Some(&fid) = fence_ids.get(&on) {
+                t.edges.push((fid, p));
+            }
+        }
+    }
+    let mut role_id = None;
+    if let Some(&n) = f.nodes.first() {
+        let was = rs.role;
+        if f.role == Role::Promoted && (was != Role::Promoted || placed_id.is_some()) {
+            let id = push(t, ActionKind::Promote, &rs.id, name(n), "promote");
+            if let Some(p) = placed_id {
+                t.edges.push((p, id));
+            }
+            role_id = Some(id);
+        } else if f.role == Role::Unpromoted && was == Role::Promoted && placed_id.is_none() {
+            let id = push(t, ActionKind::Demote, &rs.id, name(n), "demote");
+            first_actions.push(id);
+            role_id = Some(id);
+        }
+        // Recurring monitors for the role it ends in, after it gets there.
+        if let Some(after) = role_id.or(placed_id) {
+            for &(interval_ms, role) in &rs.monitors {
+                let applies = match role {
+                    None => true,
+                    Some(Role::Started) => f.role != Role::Promoted,
+                    Some(r) => r == f.role,
+                };
+                if applies {
+                    let m = push(
+                        t,
+                        ActionKind::Monitor { interval_ms },
+                        &rs.id,
+                        name(n),
+                        "recurring",
+                    );
+                    t.edges.push((after, m));
+                }
+            }
+        }
+    }
+    // Clone notifications to the other active instances' nodes.
+    if let Some(c) = w.clone_of(r) {
+        let notify = w.rscs[c]
+            .meta
+            .get("notify")
+            .map(|v| crate::cib::is_true(v))
+            .unwrap_or(false);
+        if notify {
+            let peers: std::collections::BTreeSet<NodeIx> = w
+                .leaves(c)
+                .into_iter()
+                .filter(|&l| l != r)
+                .flat_map(|l| w.rscs[l].running_on.clone())
+                .filter(|&n| !fenced[n])
+                .collect();
+            for a in first_actions
+                .iter()
+                .chain(role_id.iter())
+                .copied()
+                .collect::<Vec<_>>()
+            {
+                for &p in &peers {
+                    let what = t.actions[a].kind.name();
+                    let id = push(
+                        t,
+                        ActionKind::Notify,
+                        &rs.id,
+                        name(p),
+                        &format!("post-{what}"),
+                    );
+                    t.edges.push((a, id));
+                }
+            }
+        }
+    }
 }

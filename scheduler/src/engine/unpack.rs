@@ -174,6 +174,21 @@ impl Template<'_> {
             ),
             _ => (String::new(), Attrs::new(), BTreeMap::new()),
         };
+        let monitors: Vec<(u64, Option<Role>)> = match res {
+            Resource::Primitive(p) => p
+                .ops
+                .iter()
+                .filter(|o| o.name == "monitor" && o.interval_ms > 0)
+                .filter(|o| o.attrs.get("enabled").map(|v| is_true(v)).unwrap_or(true))
+                .map(|o| {
+                    (
+                        o.interval_ms,
+                        o.attrs.get("role").and_then(|r| Role::parse(r)),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let promotable = matches!(res, Resource::Clone(c) if c.promotable);
         let unique = get("globally-unique").map(is_true).unwrap_or(false);
         let mt = match get("migration-threshold") {
@@ -207,6 +222,8 @@ impl Template<'_> {
             children: Vec::new(),
             params,
             utilization,
+            monitors,
+            allow_migrate: get("allow-migrate").map(is_true).unwrap_or(false),
             priority: get("priority").and_then(score::parse).unwrap_or(0),
             stickiness,
             managed,
