@@ -1,8 +1,9 @@
 //! Errors for bad configuration input; each names the offending element.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum ConfigError {
     #[error("malformed XML at line {line}, column {column}: {message}")]
     Xml {
