@@ -1237,7 +1237,8 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
             // colocations of the promoted role of this clone with others
             for c in w.rscs[clone].this_with.clone() {
                 let col = w.colocs[c].clone();
-                if col.dependent_role != Some(Role::Promoted) {
+                let unpromoted = col.dependent_role == Some(Role::Unpromoted);
+                if col.dependent_role != Some(Role::Promoted) && !unpromoted {
                     continue;
                 }
                 let pri = col.primary;
@@ -1253,10 +1254,15 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
                 } else {
                     w.rscs[pri].assigned.into_iter().collect()
                 };
-                if pri_nodes
+                let together = pri_nodes
                     .iter()
-                    .any(|&p| same_attr(w, p, n, &col.node_attribute))
-                {
+                    .any(|&p| same_attr(w, p, n, &col.node_attribute));
+                if unpromoted {
+                    // where the unpromoted side must be, promotion is disfavoured
+                    if together {
+                        prio = score::add(prio, -col.score);
+                    }
+                } else if together {
                     prio = score::add(prio, col.score);
                 } else if col.score >= INFINITY {
                     prio = -INFINITY;
