@@ -10,6 +10,7 @@
 //! assignment (with utilization) → roles → actions → ordering → outcome.
 
 pub mod cib;
+pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod model;
