@@ -31,8 +31,13 @@ enum Command {
     /// `crm_simulate -S` does.
     Simulate {
         /// A Pacemaker CIB (XML) with configuration and status.
+        #[arg(long, required_unless_present = "crm", conflicts_with = "crm")]
+        cib: Option<PathBuf>,
+        /// A configuration in crm shell syntax instead: every configured
+        /// node online, quorum, nothing running (`crm_simulate -u NODE...
+        /// -q true -S`).
         #[arg(long)]
-        cib: PathBuf,
+        crm: Option<PathBuf>,
         /// Bring a node online first (like crm_simulate -u); repeatable.
         #[arg(long = "node-up", value_name = "NODE")]
         node_up: Vec<String>,
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Simulate {
             cib,
+            crm,
             node_up,
             quorum,
             output,
@@ -68,7 +74,8 @@ fn main() -> ExitCode {
             show_actions,
             now,
         } => simulate(
-            &cib,
+            cib.as_ref().or(crm.as_ref()),
+            crm.is_some(),
             &node_up,
             quorum,
             output,
@@ -86,7 +93,8 @@ fn main() -> ExitCode {
 
 #[allow(clippy::too_many_arguments)]
 fn simulate(
-    path: &PathBuf,
+    path: Option<&PathBuf>,
+    is_crm: bool,
     node_up: &[String],
     quorum: bool,
     output: Output,
@@ -94,6 +102,10 @@ fn simulate(
     show_actions: bool,
     now: Option<i64>,
 ) -> ExitCode {
+    let Some(path) = path else {
+        eprintln!("hactl: give --cib FILE or --crm FILE");
+        return ExitCode::from(2);
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -101,7 +113,25 @@ fn simulate(
             return ExitCode::from(2);
         }
     };
-    let mut cib = match read_cib(&text) {
+    let read = if is_crm {
+        ha_scheduler::crm::read_crm(&text)
+            .map(|config| {
+                let mut cib = ha_scheduler::cib::Cib {
+                    config,
+                    ..Default::default()
+                };
+                for n in &cib.config.nodes {
+                    let st = cib.status.nodes.entry(n.name.clone()).or_default();
+                    st.membership = Membership::Online;
+                }
+                cib.status.have_quorum = true;
+                cib
+            })
+            .map_err(|e| e.to_string())
+    } else {
+        read_cib(&text).map_err(|e| e.to_string())
+    };
+    let mut cib = match read {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hactl: {}: {e}", path.display());
