@@ -1012,10 +1012,12 @@ fn promotion_score(w: &World, clone: RscIx, inst: RscIx, n: NodeIx) -> Option<Sc
     let leaves = w.leaves(inst);
     let leaf = *leaves.first()?;
     if !unique {
-        let any_probed = w.rscs[clone]
-            .children
+        // This instance's status is known nowhere yet (e.g. a new
+        // instance): every node's promotion score counts for it.
+        let any_probed = w
+            .leaves(inst)
             .iter()
-            .any(|&i| w.leaves(i).iter().any(|&l| !w.rscs[l].probed_on.is_empty()));
+            .any(|&l| !w.rscs[l].probed_on.is_empty() || !w.rscs[l].running_on.is_empty());
         let active_here = w.rscs[clone]
             .children
             .iter()
