@@ -2,7 +2,7 @@
 # Differential test: hactl vs Pacemaker's crm_simulate on generated CIBs.
 #
 # Usage: run.sh [-n SEEDS] [-s FIRST_SEED] [-j JOBS] [-o OUT_DIR]
-#   -n  how many consecutive seeds (default 200)     -s  first seed (default 1)
+#   -n  how many consecutive seeds (default 205: at least 200 compared)     -s  first seed (default 1)
 #   -j  parallel jobs (default: number of CPUs; crm_simulate -S is CPU-bound)
 #   -o  where per-seed files go (default <target>/differential)
 # Env: HACTL (default <target>/release/hactl), HA_CACHE_DIR (see ../conformance/common.sh)
@@ -77,7 +77,7 @@ if [ "${1:-}" = "--one" ]; then
   exit 0
 fi
 
-seeds=200
+seeds=205
 first=1
 jobs=$(nproc 2>/dev/null || echo 2)
 out=""
