@@ -786,3 +786,263 @@ proptest! {
         prop_assert_eq!(back.unwrap(), c, "{}", text);
     }
 }
+
+/// Malformed inputs: each gives exactly this one-line error, naming line,
+/// column, the offending token and what was expected; nothing else comes
+/// back.
+#[test]
+fn malformed_inputs_give_located_one_line_errors() {
+    let cases: [(&str, &str); 24] = [
+        ("primitive", "1:10: unexpected end of line, expected a resource id"),
+        (
+            "primitive p1",
+            "1:13: unexpected end of line, expected a resource agent ([class:[provider:]]type)",
+        ),
+        (
+            "primitive 1p ocf:heartbeat:Dummy",
+            "1:11: unexpected '1p', expected a resource id",
+        ),
+        (
+            "primitive p ocf::Dummy",
+            "1:13: unexpected 'ocf::Dummy', expected a resource agent ([class:[provider:]]type)",
+        ),
+        (
+            "primitive p ocf:heartbeat:Dummy \\\n  op monitor interval=often",
+            "2:14: unexpected 'interval=often', expected interval=<an interval: 10, 10s, 5min, 500ms, PT1M>",
+        ),
+        (
+            "primitive p ocf:heartbeat:Dummy params a=\"unterminated",
+            "1:42: unexpected '\"unterminated', expected a closing \"",
+        ),
+        (
+            "primitive p ocf:heartbeat:Dummy meta a=1 bogus:x",
+            "1:42: unexpected 'bogus:x', expected params, meta, utilization, op or end of line",
+        ),
+        (
+            "node n1\nnode n1",
+            "2:6: unexpected 'n1', expected a new node name ('n1' is already defined on line 1)",
+        ),
+        (
+            "primitive a Dummy\nprimitive a Dummy",
+            "2:11: unexpected 'a', expected a new resource id ('a' is already defined on line 1)",
+        ),
+        ("group g ghost", "1:9: unexpected 'ghost', expected a defined resource"),
+        (
+            "primitive p Dummy\nclone c p\nclone d p",
+            "3:9: unexpected 'p', expected a resource not already in 'c'",
+        ),
+        (
+            "primitive p Dummy\nlocation l p rule -inf: attr number:within 5",
+            "2:30: unexpected 'number:within', expected a comparison \
+             ([string:|integer:|number:|version:]lt, gt, lte, gte, eq, ne)",
+        ),
+        (
+            "primitive p Dummy\nlocation l p rule inf: a eq 1 and b eq 2 or c eq 3",
+            "2:42: unexpected 'or', expected 'and' (and/or cannot be mixed in one rule)",
+        ),
+        (
+            "primitive p Dummy\nlocation l p",
+            "2:13: unexpected end of line, expected role=<role>, \
+             resource-discovery=<always|never|exclusive>, <score>: <node> or rule",
+        ),
+        (
+            "primitive p Dummy\nlocation l p -inf node1",
+            "2:14: unexpected '-inf', expected role=<role>, \
+             resource-discovery=<always|never|exclusive>, <score>: <node> or rule",
+        ),
+        (
+            "primitive p Dummy\ncolocation c inf: p:Boss p",
+            "2:19: unexpected 'p:Boss', expected a role \
+             (Started, Stopped, Promoted, Unpromoted, Master, Slave)",
+        ),
+        (
+            "primitive p Dummy\ncolocation c p p",
+            "2:14: unexpected 'p', expected <score>: (e.g. inf:)",
+        ),
+        (
+            "primitive p Dummy\norder o inf: ( p p",
+            "2:14: unexpected '(', expected a closing bracket for this resource set",
+        ),
+        (
+            "primitive p Dummy\norder o Often: p p",
+            "2:9: unexpected 'Often:', expected a kind (Mandatory:, Optional:, Serialize:) \
+             or a score (inf:, 0:)",
+        ),
+        (
+            "primitive a Dummy\nprimitive b Dummy\norder o1 inf: a b\norder o2 inf: b a",
+            "4:7: unexpected 'o2', expected an order that closes no cycle \
+             (ordering cycle o1 -> o2)",
+        ),
+        (
+            "primitive p Dummy\norder o inf: p ghost",
+            "2:16: unexpected 'ghost', expected a defined resource",
+        ),
+        (
+            "frobnicate everything",
+            "1:1: unexpected 'frobnicate', expected a configure command (node, primitive, \
+             group, clone, ms, location, colocation, order, property, rsc_defaults, \
+             op_defaults, fencing_topology)",
+        ),
+        (
+            "primitive p Dummy\nlocation l p rule inf: date gt yesterday",
+            "2:32: unexpected 'yesterday', expected an ISO 8601 date",
+        ),
+        (
+            "rsc_ticket t ticketA: p",
+            "1:1: unexpected 'rsc_ticket', expected a supported command \
+             ('rsc_ticket' is not supported yet)",
+        ),
+    ];
+    for (input, want) in cases {
+        let e = read_crm(input).expect_err(input);
+        let got = e.to_string();
+        assert_eq!(got, want, "input: {input:?}");
+        assert!(!got.contains('\n'), "one line: {got}");
+        assert!(e.line >= 1 && e.column >= 1, "{got}");
+    }
+}
+
+/// Syntax the examples do not use: continuation, comments, quoting, the
+/// crm forms for sets, dates, patterns, fencing and defaults.
+#[test]
+fn crm_forms_read_as_crmsh_writes_them() {
+    let text = r#"
+# a comment \
+  swallowed too, as crmsh joins it
+node $id=101 alpha \
+    attributes standby=off rack="r 1" \
+    utilization cpu=4
+node beta:member
+primitive a ocf:pacemaker:Dummy \
+    params state="/run/a state" \
+    op monitor interval=10s timeout=20s OCF_CHECK_LEVEL=10 \
+    op start interval=0 timeout=60s op_meta record-pending=true
+primitive b Dummy meta target-role=Stopped
+primitive st fence_ipmilan
+clone cl-b b meta interleave=true promotable=true
+location by-pattern /^a/ 100: alpha
+location by-date a \
+    rule $role=Promoted 50: date spec hours=9-16 weekdays=1-5 \
+    rule -inf: date in start=2024-01-01 end=2024-12-31
+colocation sets inf: a ( b st ) [ cl-b:Promoted ]
+order o-sets Optional: a:start ( b:start st:start ) symmetrical=false
+fencing_topology alpha: st beta: st
+property stonith-enabled=true
+property no-quorum-policy=freeze
+property stonith-enabled=false
+rsc_defaults resource-stickiness=100
+op_defaults timeout=30s
+"#;
+    let c = read_crm(text).unwrap();
+    assert_eq!(c.nodes[0].id, "101");
+    assert_eq!(c.nodes[0].attributes["rack"], "r 1");
+    assert_eq!(c.nodes[1].id, "beta");
+    // primitives first, then clones
+    let ids: Vec<&str> = c
+        .resources
+        .iter()
+        .map(|r| match r {
+            Resource::Primitive(p) => p.id.as_str(),
+            Resource::Group(g) => g.id.as_str(),
+            Resource::Clone(c) => c.id.as_str(),
+        })
+        .collect();
+    assert_eq!(ids, ["a", "st", "cl-b"]);
+    let Resource::Primitive(a) = &c.resources[0] else {
+        panic!()
+    };
+    assert_eq!(a.provider.as_deref(), Some("pacemaker"));
+    assert_eq!(a.params["state"], "/run/a state");
+    assert_eq!(a.ops[0].id, "a-monitor-10s");
+    assert_eq!(a.ops[0].attrs["OCF_CHECK_LEVEL"], "10");
+    assert_eq!(a.ops[1].id, "a-start-0");
+    assert_eq!(a.ops[1].attrs["record-pending"], "true");
+    let Resource::Primitive(st) = &c.resources[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (st.class.as_str(), st.provider.as_deref()),
+        ("stonith", None)
+    );
+    let Resource::Clone(cl) = &c.resources[2] else {
+        panic!()
+    };
+    assert!(cl.promotable);
+    let l = &c.constraints.locations;
+    assert!(l[0].rsc_pattern);
+    assert_eq!(l[0].rsc, "^a");
+    let LocationTarget::Rules(rules) = &l[1].target else {
+        panic!()
+    };
+    assert_eq!(rules[0].id, "by-date-rule");
+    assert_eq!(rules[0].role, Some(Role::Promoted));
+    assert_eq!(rules[1].id, "by-date-rule-0");
+    assert_eq!(rules[1].score, RuleScore::Value(-1_000_000));
+    let Expression::Date(d) = &rules[0].expressions[0] else {
+        panic!()
+    };
+    assert_eq!(d.id, "by-date-rule-expression");
+    assert_eq!(d.operation, "date_spec");
+    assert_eq!(d.date_spec["hours"], "9-16");
+    let ColocationForm::Sets(sets) = &c.constraints.colocations[0].form else {
+        panic!()
+    };
+    let summary: Vec<(
+        String,
+        Vec<String>,
+        Option<bool>,
+        Option<bool>,
+        Option<Role>,
+    )> = sets
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                s.resources.clone(),
+                s.sequential,
+                s.require_all,
+                s.role,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("sets-0".into(), vec!["a".to_string()], None, None, None),
+            (
+                "sets-1".into(),
+                vec!["b".to_string(), "st".to_string()],
+                Some(false),
+                None,
+                None
+            ),
+            (
+                "sets-2".into(),
+                vec!["cl-b".to_string()],
+                Some(false),
+                Some(false),
+                Some(Role::Promoted)
+            ),
+        ]
+    );
+    let o = &c.constraints.orders[0];
+    assert_eq!(o.kind, Some(OrderKind::Optional));
+    assert_eq!(o.symmetrical, Some(false));
+    let OrderForm::Sets(sets) = &o.form else {
+        panic!()
+    };
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[1].action.as_deref(), Some("start"));
+    assert_eq!(sets[1].sequential, Some(false));
+    let levels: Vec<(&str, u32, &str)> = c
+        .fencing_levels
+        .iter()
+        .map(|l| (l.target.as_str(), l.index, l.id.as_str()))
+        .collect();
+    assert_eq!(levels, [("alpha", 1, "fencing"), ("beta", 1, "fencing-0")]);
+    assert_eq!(c.properties["stonith-enabled"], "false");
+    assert_eq!(c.properties["no-quorum-policy"], "freeze");
+    assert_eq!(c.rsc_defaults["resource-stickiness"], "100");
+    assert_eq!(c.op_defaults["timeout"], "30s");
+    assert_eq!(read_crm(&write_crm(&c)).unwrap(), c);
+}

@@ -125,7 +125,8 @@ fn split(chars: &[(char, Pos)]) -> Result<Vec<Token>, CrmError> {
     let mut start = Pos::default();
     // where the open quote or pending backslash is, for errors
     let mut mark = Pos::default();
-    for &(c, pos) in chars {
+    let mut mark_i = 0;
+    for (i, &(c, pos)) in chars.iter().enumerate() {
         match state {
             State::Space => {
                 if sh_space(c) {
@@ -134,11 +135,11 @@ fn split(chars: &[(char, Pos)]) -> Result<Vec<Token>, CrmError> {
                 start = pos;
                 match c {
                     '\\' => {
-                        mark = pos;
+                        (mark, mark_i) = (pos, i);
                         state = State::Escape(EscapeFrom::Word);
                     }
                     '\'' | '"' => {
-                        mark = pos;
+                        (mark, mark_i) = (pos, i);
                         state = State::Quote(c);
                     }
                     _ => {
@@ -155,10 +156,10 @@ fn split(chars: &[(char, Pos)]) -> Result<Vec<Token>, CrmError> {
                     });
                     state = State::Space;
                 } else if c == '\'' || c == '"' {
-                    mark = pos;
+                    (mark, mark_i) = (pos, i);
                     state = State::Quote(c);
                 } else if c == '\\' {
-                    mark = pos;
+                    (mark, mark_i) = (pos, i);
                     state = State::Escape(EscapeFrom::Word);
                 } else {
                     token.push(c);
@@ -186,11 +187,13 @@ fn split(chars: &[(char, Pos)]) -> Result<Vec<Token>, CrmError> {
         }
     }
     match state {
-        State::Quote(q) => Err(CrmError::at(
-            mark,
-            &format!("{q}{token}"),
-            &format!("a closing {q}"),
-        )),
+        State::Quote(q) => {
+            let raw: String = chars[mark_i.min(chars.len())..]
+                .iter()
+                .map(|(c, _)| c)
+                .collect();
+            Err(CrmError::at(mark, &raw, &format!("a closing {q}")))
+        }
         State::Escape(_) => Err(CrmError::at(mark, "\\", "a character after '\\'")),
         State::Word => {
             out.push(Token {

@@ -300,7 +300,17 @@ pub fn lower(stmts: &[Stmt]) -> R<Config> {
             return Err(CrmError::at(
                 n.name.pos,
                 &n.name.text,
-                "a node not defined before (a node is defined once)",
+                &format!(
+                    "a new node name ('{}' is already defined on line {})",
+                    n.name.text,
+                    stmts
+                        .iter()
+                        .find_map(|s| match s {
+                            Stmt::Node(m) if m.name.text == n.name.text => Some(m.name.pos.line),
+                            _ => None,
+                        })
+                        .unwrap_or(0)
+                ),
             ));
         }
         config.nodes.push(NodeConfig {
@@ -629,11 +639,11 @@ pub fn locate(e: &ConfigError, stmts: &[Stmt]) -> CrmError {
             format!("a configured {kind} ({element} '{id}' refers to unknown '{reference}')"),
         ),
         ConfigError::OrderCycle { ids } => {
-            let first = ids.first().map(String::as_str).unwrap_or("");
+            let last = ids.last().map(String::as_str).unwrap_or("");
             at(
-                first,
+                last,
                 format!(
-                    "an order that closes no ordering cycle ({})",
+                    "an order that closes no cycle (ordering cycle {})",
                     ids.join(" -> ")
                 ),
             )
