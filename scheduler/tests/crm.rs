@@ -615,11 +615,7 @@ impl Gen {
                     sequential = Some(false);
                 }
             }
-            let require_all = if sequential == Some(false) && self.ch.flip() {
-                Some(false)
-            } else {
-                None
-            };
+            let require_all = if self.ch.flip() { Some(false) } else { None };
             out.push(ResourceSet {
                 id: format!("{cid}-{k}"),
                 resources,
@@ -902,6 +898,15 @@ fn malformed_inputs_give_located_one_line_errors() {
     }
 }
 
+/// A resource set as (id, resources, sequential, require-all, role).
+type SetSummary = (
+    String,
+    Vec<String>,
+    Option<bool>,
+    Option<bool>,
+    Option<Role>,
+);
+
 /// Syntax the examples do not use: continuation, comments, quoting, the
 /// crm forms for sets, dates, patterns, fencing and defaults.
 #[test]
@@ -987,13 +992,7 @@ op_defaults timeout=30s
     let ColocationForm::Sets(sets) = &c.constraints.colocations[0].form else {
         panic!()
     };
-    let summary: Vec<(
-        String,
-        Vec<String>,
-        Option<bool>,
-        Option<bool>,
-        Option<Role>,
-    )> = sets
+    let summary: Vec<SetSummary> = sets
         .iter()
         .map(|s| {
             (
@@ -1045,4 +1044,24 @@ op_defaults timeout=30s
     assert_eq!(c.rsc_defaults["resource-stickiness"], "100");
     assert_eq!(c.op_defaults["timeout"], "30s");
     assert_eq!(read_crm(&write_crm(&c)).unwrap(), c);
+}
+
+/// Inputs the fuzzer found (crm_reader target); each must read, and what
+/// is written must read back the same.
+#[test]
+fn fuzz_regressions_round_trip() {
+    let cases = [
+        // empty interval: crmsh makes the id <rsc>-<op> without interval
+        "primitive a Dummy op start interval= timeout=1 op monitor interval=10",
+    ];
+    for text in cases {
+        let c = read_crm(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let w = write_crm(&c);
+        assert_eq!(read_crm(&w).as_ref(), Ok(&c), "{text}\n{w}");
+    }
+    let c = read_crm(cases[0]).unwrap();
+    let Resource::Primitive(p) = &c.resources[0] else {
+        panic!()
+    };
+    assert_eq!(p.ops[0].id, "a-start");
 }

@@ -216,10 +216,12 @@ pub fn lower(stmts: &[Stmt]) -> R<Config> {
                     .iter()
                     .map(|o| match &o.id {
                         Some(id) => id.clone(),
-                        None => {
-                            let interval = o.interval.as_ref().map_or("0", |i| i.text.as_str());
-                            ids.new_id(format!("{prefix}-{}-{interval}", o.name))
-                        }
+                        // crmsh: `<prefix>-<op>-<interval>`, interval "0" when
+                        // not given, no interval part when given empty
+                        None => match o.interval.as_ref().map_or("0", |i| i.text.as_str()) {
+                            "" => ids.new_id(format!("{prefix}-{}", o.name)),
+                            interval => ids.new_id(format!("{prefix}-{}-{interval}", o.name)),
+                        },
                     })
                     .collect();
                 op_ids.insert(&p.id.text, v);

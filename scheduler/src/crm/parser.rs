@@ -133,6 +133,13 @@ fn is_identifier(s: &str) -> bool {
         && !s.contains('=')
 }
 
+/// An operation name: it becomes part of the op's id.
+fn is_op_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Qual {
     Role,
@@ -328,9 +335,10 @@ impl<'a> P<'a> {
             if names.contains(&kw.as_str()) {
                 initial = false;
                 if kw == "op" || kw == "operations" {
-                    if let Some(p) = prim.as_deref_mut() {
-                        self.operations(p)?;
-                    }
+                    let Some(p) = prim.as_deref_mut() else {
+                        break;
+                    };
+                    self.operations(p)?;
                     continue;
                 }
                 self.i += 1;
@@ -486,7 +494,7 @@ impl<'a> P<'a> {
         let kw = self.expect("op")?;
         let what = "an operation name (monitor, start, stop...)";
         let t = self.expect(what)?;
-        if !is_identifier(&t.text) {
+        if !is_op_name(&t.text) {
             return Err(CrmError::at(t.pos, &t.text, what));
         }
         let mut op = OpStmt {
@@ -504,9 +512,14 @@ impl<'a> P<'a> {
                     }
                     op.id = Some(v);
                 }
-                "name" => op.name = v,
+                "name" => {
+                    if !is_op_name(&v) {
+                        return Err(CrmError::at(pos, &format!("{n}={v}"), what));
+                    }
+                    op.name = v;
+                }
                 "interval" => {
-                    if parse_interval_ms(&v).is_none() {
+                    if parse_interval_ms(&v).is_none() || v.contains(char::is_whitespace) {
                         return Err(CrmError::at(
                             pos,
                             &format!("{n}={v}"),
@@ -525,7 +538,12 @@ impl<'a> P<'a> {
             self.i += 1;
             if let Some(l) = self.attr_list(true)? {
                 if !l.has_rules {
-                    op.attrs.extend(l.pairs);
+                    // id, name and interval are the op's own fields
+                    op.attrs.extend(
+                        l.pairs
+                            .into_iter()
+                            .filter(|(k, _)| !matches!(k.as_str(), "id" | "name" | "interval")),
+                    );
                 }
             }
         }
@@ -615,7 +633,8 @@ impl<'a> P<'a> {
                 let s = &t.text[..t.text.len() - 1];
                 score = match plain_score(s) {
                     Some(v) => RuleScore::Value(v),
-                    None => RuleScore::Attribute(s.to_string()),
+                    None if !s.contains('=') => RuleScore::Attribute(s.to_string()),
+                    None => return Err(self.err("a score or a node attribute name, then ':'")),
                 };
                 self.i += 1;
             }
@@ -1165,7 +1184,7 @@ impl<'a> P<'a> {
         let mut levels = Vec::new();
         let mut target: Option<String> = None;
         while let Some(t) = self.bump() {
-            if strip_ci(&t.text, "attr:").is_some() {
+            if strip_ci(&t.text, "attr:").is_some_and(|r| r.contains('=')) {
                 return Err(CrmError::at(
                     t.pos,
                     &t.text,

@@ -24,6 +24,7 @@ use std::fmt::Write as _;
 
 use super::ast::*;
 use super::lower::{self, STACK_MANAGED};
+use super::parser;
 use crate::cib::parse_interval_ms;
 use crate::model::*;
 use crate::score;
@@ -128,7 +129,7 @@ fn set(a: &Attrs) -> Vec<NvSet> {
 fn canonical_interval(ms: u64) -> String {
     if ms == 0 {
         "0".into()
-    } else if ms % 1000 == 0 {
+    } else if (ms / 1000) * 1000 == ms {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -137,6 +138,10 @@ fn canonical_interval(ms: u64) -> String {
 
 /// The interval as written, if `id` is `<prefix>-<name>-<interval>`.
 fn interval_in_id(id: &str, prefix: &str, name: &str, ms: u64) -> Option<String> {
+    if ms == 0 && id.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) == Some(name) {
+        // written `interval=""`
+        return Some(String::new());
+    }
     let rest = id
         .strip_prefix(prefix)?
         .strip_prefix('-')?
@@ -163,6 +168,9 @@ fn ops_prefix(p: &Primitive) -> Option<String> {
         let Some(prefix) = head.strip_suffix(&format!("-{}", o.name)) else {
             continue;
         };
+        if prefix == p.id {
+            continue;
+        }
         match &found {
             None => found = Some(prefix.to_string()),
             Some(f) if f == prefix => {}
@@ -272,7 +280,8 @@ fn raise(c: &Config, explicit: &Explicit) -> (Vec<Stmt>, Vec<String>) {
             notes.push(format!("score of node '{}'", n.name));
         }
         out.push(Stmt::Node(NodeStmt {
-            id: (n.id != n.name).then(|| n.id.clone()),
+            id: (n.id != n.name || parser::strip_ci(&n.name, "$id=").is_some())
+                .then(|| n.id.clone()),
             name: Ident::new(&n.name),
             remote: false,
             attributes: set(&n.attributes),
@@ -477,6 +486,10 @@ pub fn quote(s: &str) -> String {
 }
 
 fn pair(k: &str, v: &str) -> String {
+    if k.starts_with(['$', '@']) {
+        // crmsh's `$<nvpair-id>:<name>=<value>` carries such names
+        return quote(&format!("$nv:{k}={v}"));
+    }
     format!("{}={}", quote(k), quote(v))
 }
 
@@ -597,25 +610,45 @@ fn expr(e: &ExprStmt) -> String {
     }
 }
 
-/// Resource sets as crmsh reads them; a two-token list would read as a
-/// pair, so it gets a (default) `sequential=true`.
+/// Resource sets as crmsh reads them: `( )` for a non-sequential set, `[ ]`
+/// with require-all=false too; crmsh keeps `sequential=`/`require-all=`
+/// settings until the next bracket, so they are written where a set needs
+/// them. A two-token list would read as a pair, so it gets a (default)
+/// `sequential=true`.
 fn sets(sets: &[SetStmt]) -> Vec<String> {
     let mut t = Vec::new();
+    // the reader's state: (sequential, require_all)
+    let (mut seq, mut all) = (true, true);
     for s in sets {
         let q = s
             .role
             .map(|r| r.as_str().to_string())
             .or_else(|| s.action.clone());
+        let want_all = s.require_all != Some(false);
         let bracket = s.sequential == Some(false);
-        let square = s.require_all == Some(false);
         if bracket {
-            t.push(if square { "[" } else { "(" }.to_string());
+            if want_all {
+                t.push("(".to_string());
+            } else {
+                t.push("[".to_string());
+                all = false;
+            }
+            seq = false;
         }
         for r in &s.resources {
             t.push(rsc_ref(&r.text, q.as_deref()));
         }
+        if !bracket && !seq {
+            t.push("sequential=true".into());
+            seq = true;
+        }
+        if all != want_all {
+            t.push(format!("require-all={want_all}"));
+            all = want_all;
+        }
         if bracket {
-            t.push(if square { "]" } else { ")" }.to_string());
+            t.push(if all { ")" } else { "]" }.to_string());
+            (seq, all) = (true, true);
         }
     }
     if t.len() == 2 {
@@ -754,13 +787,33 @@ fn print(s: &Stmt) -> String {
             let mut current: Option<&str> = None;
             for (target, devices) in &f.levels {
                 let t = target.as_deref().unwrap_or("");
-                let d = quote(&devices.join(","));
+                let mut d = devices.join(",");
+                // not to be read as a target
+                if d.ends_with(':') {
+                    d.push(',');
+                }
+                if parser::strip_ci(&d, "pattern:").is_some()
+                    || parser::strip_ci(&d, "attr:").is_some()
+                {
+                    d.insert(0, ',');
+                }
+                let d = quote(&d);
                 match (current, clauses.last_mut()) {
                     (Some(c), Some(last)) if c == t => {
                         last.push(' ');
                         last.push_str(&d);
                     }
-                    _ => clauses.push(format!("{}: {d}", quote(t))),
+                    _ => {
+                        let target = if t.contains(':')
+                            || parser::strip_ci(t, "pattern:").is_some()
+                            || parser::strip_ci(t, "attr:").is_some()
+                        {
+                            quote(&format!("pattern:{t}"))
+                        } else {
+                            format!("{}:", quote(t))
+                        };
+                        clauses.push(format!("{target} {d}"));
+                    }
                 }
                 current = Some(t);
             }
