@@ -228,19 +228,18 @@ mod tests {
 
     #[test]
     fn continuation_and_comments() {
-        let t = "# comment\nprimitive p \\\n   Dummy \\  \n\n  params a=1\n#x\n";
+        let t = "# comment\nprimitive p \\\n   Dummy \\  \n  params a=1\n#x\n";
         assert_eq!(
             texts(t),
             vec![vec!["primitive", "p", "Dummy", "params", "a=1"]]
         );
         let l = lines(t).unwrap();
         assert_eq!(l[0].tokens[2].pos, Pos { line: 3, column: 4 });
+        assert_eq!(l[0].tokens[4].pos, Pos { line: 4, column: 10 });
+        // as in crmsh, an empty line ends a continued statement
         assert_eq!(
-            l[0].tokens[4].pos,
-            Pos {
-                line: 5,
-                column: 10
-            }
+            texts("primitive p \\\n\nDummy"),
+            vec![vec!["primitive", "p"], vec!["Dummy"]]
         );
     }
 
