@@ -235,7 +235,13 @@ mod tests {
         );
         let l = lines(t).unwrap();
         assert_eq!(l[0].tokens[2].pos, Pos { line: 3, column: 4 });
-        assert_eq!(l[0].tokens[4].pos, Pos { line: 4, column: 10 });
+        assert_eq!(
+            l[0].tokens[4].pos,
+            Pos {
+                line: 4,
+                column: 10
+            }
+        );
         // as in crmsh, an empty line ends a continued statement
         assert_eq!(
             texts("primitive p \\\n\nDummy"),
