@@ -144,10 +144,14 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
             let then_leaves = w.leaves(o.then);
             let then_clone = w.rscs[o.then].variant == Variant::Clone;
             let satisfied_on = |fate: &BTreeMap<RscIx, Fate>, node: Option<NodeIx>| -> bool {
+                // A blocked resource (failed and unmanaged) stays where it is,
+                // but its start cannot run: nothing ordered after it starts.
                 let active = |l: &RscIx| {
-                    fate.get(l).is_some_and(|f| {
-                        !f.nodes.is_empty() && (!want_promoted || f.role == Role::Promoted)
-                    })
+                    let blocked = w.rscs[*l].failed && !w.rscs[*l].managed;
+                    !blocked
+                        && fate.get(l).is_some_and(|f| {
+                            !f.nodes.is_empty() && (!want_promoted || f.role == Role::Promoted)
+                        })
                 };
                 let active_on = |l: &RscIx, n: NodeIx| {
                     active(l) && fate.get(l).is_some_and(|f| f.nodes.contains(&n))

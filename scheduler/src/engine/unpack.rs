@@ -811,7 +811,10 @@ fn apply_replay(w: &mut World, r: RscIx, ni: NodeIx, rp: Replay) {
             OnFail::Ignore => {}
             OnFail::Restart | OnFail::Demote => rs.failed = true,
             // a node that will be fenced releases what it blocked
-            OnFail::Block if !(w.stonith_enabled && w.nodes[ni].unclean) => rs.managed = false,
+            OnFail::Block if !(w.stonith_enabled && w.nodes[ni].unclean) => {
+                rs.managed = false;
+                rs.failed = true;
+            }
             OnFail::Block => rs.failed = true,
             OnFail::Migrate => {
                 rs.failed = true;
