@@ -769,9 +769,12 @@ fn generated(data: Vec<u32>) -> Config {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+    ))]
 
-    /// `write_crm` then `read_crm` gives the configuration back.
+    /// `write_crm` then `read_crm` gives the configuration back (512 cases;
+    /// PROPTEST_CASES=N for a longer run).
     #[test]
     fn generated_configurations_round_trip(data in prop::collection::vec(any::<u32>(), 0..400)) {
         let c = generated(data);
