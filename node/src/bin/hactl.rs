@@ -1,6 +1,9 @@
-//! `hactl`: the cluster's command-line interface. This build carries the
-//! offline commands (`simulate`, `completions`); the cluster commands come
-//! with the daemon.
+//! `hactl`: the cluster's command-line interface: the cluster commands
+//! (`init`, `status`, `config`, `node`, `demo`) and the offline ones
+//! (`simulate`, `completions`).
+
+#[path = "../cli/cluster.rs"]
+mod cluster;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +18,9 @@ use ha_scheduler::transition::Placement;
 #[derive(Parser)]
 #[command(name = "hactl", version, about = "Administer an ha-node cluster")]
 struct Cli {
+    /// Client config (default: $HACTL_CONFIG, then ~/.config/hactl/config.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +65,77 @@ enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Create a new cluster: its CA, the first node's certificate and
+    /// config, an admin client certificate and `hactl.toml`, all in DATA_DIR.
+    Init {
+        /// The first node's name.
+        #[arg(long)]
+        name: String,
+        /// Its gRPC address (host:port).
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Its Raft node id.
+        #[arg(long, default_value_t = 1)]
+        id: u64,
+        /// Also start the node (in the background, log in DATA_DIR/ha-node.log).
+        #[arg(long)]
+        start: bool,
+    },
+    /// Show the cluster as crm_mon does: DC, quorum, nodes, resources.
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Read or replace the cluster configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Put a node in standby or bring it back online.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Start a local demo cluster of ha-node processes on loopback, load a
+    /// sample configuration, print status; Ctrl-C stops it.
+    Demo {
+        #[arg(long, default_value = "ha-demo")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load a configuration: CIB XML, or crm shell syntax if FILE ends in .crm.
+    Load {
+        file: PathBuf,
+        /// Print what would move, apply nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the configuration (crm shell syntax, or JSON).
+    Show {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Move everything off NODE (`crm node standby`).
+    Standby { node: String },
+    /// Make NODE eligible again (`crm node online`).
+    Online { node: String },
+}
+
+fn edge(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hactl: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,6 +160,31 @@ fn main() -> ExitCode {
             show_actions,
             now,
         ),
+        Command::Init {
+            name,
+            addr,
+            data_dir,
+            id,
+            start,
+        } => edge(cluster::init(&name, &addr, &data_dir, id, start)),
+        Command::Status { output } => edge(cluster::status(
+            cli.config.as_deref(),
+            output == Output::Json,
+        )),
+        Command::Config(ConfigCommand::Load { file, dry_run }) => {
+            edge(cluster::config_load(cli.config.as_deref(), &file, dry_run))
+        }
+        Command::Config(ConfigCommand::Show { output }) => edge(cluster::config_show(
+            cli.config.as_deref(),
+            output == Output::Json,
+        )),
+        Command::Node(NodeCommand::Standby { node }) => {
+            edge(cluster::node_state(cli.config.as_deref(), &node, "standby"))
+        }
+        Command::Node(NodeCommand::Online { node }) => {
+            edge(cluster::node_state(cli.config.as_deref(), &node, "online"))
+        }
+        Command::Demo { dir, nodes } => edge(cluster::demo(&dir, nodes)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "hactl", &mut std::io::stdout());

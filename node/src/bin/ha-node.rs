@@ -1,0 +1,66 @@
+//! `ha-node`: the cluster daemon (one per node).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use ha_node::config::NodeConfig;
+
+#[derive(Parser)]
+#[command(name = "ha-node", version, about = "The ha-node cluster daemon")]
+struct Cli {
+    /// The node's configuration (TOML).
+    #[arg(long, required_unless_present = "print_default_config")]
+    config: Option<PathBuf>,
+    /// Print an example configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    /// The node's name (informational: shown in `ps`; must match the config).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{}", NodeConfig::example().to_toml());
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let path = cli.config.context("--config FILE is required")?;
+    let cfg = NodeConfig::load(&path)?;
+    if let Some(name) = &cli.name {
+        anyhow::ensure!(
+            name == &cfg.name,
+            "--name {name} but {} names the node {}",
+            path.display(),
+            cfg.name
+        );
+    }
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping");
+    };
+    ha_node::server::run(cfg, shutdown)
+        .await
+        .with_context(|| format!("ha-node ({})", path.display()))
+}

@@ -1,0 +1,394 @@
+//! `hactl`'s cluster commands: init, status, config load/show, node
+//! standby/online, demo.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ha_node::client::Client;
+use ha_node::config::{ClientConfig, Peer};
+use ha_node::setup;
+use ha_node::tls::Role;
+use ha_scheduler::model::{Config, Membership, Status};
+use serde_json::Value;
+
+/// The embedded sample configuration of `hactl demo`.
+pub const DEMO_CONFIG: &str = include_str!("../../../deploy/examples/mysql-vip.crm");
+
+/// Finds the client config: `--config`, `$HACTL_CONFIG`, `~/.config/hactl/config.toml`.
+pub fn client_config(arg: Option<&Path>) -> anyhow::Result<(ClientConfig, PathBuf)> {
+    let path = match arg {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os("HACTL_CONFIG") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let home = std::env::var_os("HOME").context(
+                    "no client config: give --config FILE or set HACTL_CONFIG (hactl init writes one)",
+                )?;
+                PathBuf::from(home).join(".config/hactl/config.toml")
+            }
+        },
+    };
+    let cfg = ClientConfig::load(&path).with_context(|| {
+        "no usable client config: give --config FILE or set HACTL_CONFIG (hactl init writes one)"
+            .to_string()
+    })?;
+    Ok((cfg, path))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The `ha-node` binary next to this `hactl`.
+fn ha_node_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find hactl's own path")?;
+    let dir = exe.parent().context("hactl has no parent directory")?;
+    let p = dir.join("ha-node");
+    if p.exists() {
+        Ok(p)
+    } else {
+        bail!(
+            "{} not found: build it (cargo build -p ha-node) next to hactl",
+            p.display()
+        )
+    }
+}
+
+pub fn init(name: &str, addr: &str, data_dir: &Path, id: u64, start: bool) -> anyhow::Result<()> {
+    if data_dir.join("ha-node.toml").exists() {
+        bail!(
+            "{} already holds a node: choose an empty --data-dir",
+            data_dir.display()
+        );
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let ca = setup::create_ca(data_dir, name)?;
+    let peer = Peer {
+        id,
+        name: name.to_string(),
+        addr: addr.to_string(),
+    };
+    let (_, node_cfg) = setup::write_node(&ca, data_dir, &peer, vec![peer.clone()])?;
+    let (_, client_cfg) = setup::write_client(
+        &ca,
+        data_dir,
+        "admin",
+        Role::Admin,
+        vec![addr.to_string()],
+        "hactl.toml",
+    )?;
+    println!("Cluster CA:        {}", data_dir.join("ca.pem").display());
+    println!(
+        "CA fingerprint:    sha256:{}",
+        ha_node::tls::fingerprint(&ca.cert_pem)?
+    );
+    println!("Node config:       {}", node_cfg.display());
+    println!("Client config:     {} (role admin)", client_cfg.display());
+    if start {
+        let bin = ha_node_binary()?;
+        let log_path = data_dir.join("ha-node.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let child = std::process::Command::new(bin)
+            .arg("--config")
+            .arg(&node_cfg)
+            .arg("--name")
+            .arg(name)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start ha-node")?;
+        println!(
+            "Started ha-node (pid {}), log {}",
+            child.id(),
+            log_path.display()
+        );
+    } else {
+        println!(
+            "Start the node with:  ha-node --config {}",
+            node_cfg.display()
+        );
+    }
+    println!(
+        "Then:                hactl --config {} status",
+        client_cfg.display()
+    );
+    Ok(())
+}
+
+pub fn render_status(v: &Value) -> String {
+    let mut s = String::from("Cluster Summary:\n");
+    let dc = v["dc"].as_str().unwrap_or("NONE");
+    let quorum = if v["quorum"].as_bool().unwrap_or(false) {
+        "partition with quorum"
+    } else {
+        "partition WITHOUT quorum"
+    };
+    s.push_str(&format!("  * Current DC: {dc} ({quorum})\n"));
+    if let Some(e) = v["config_epoch"].as_u64() {
+        s.push_str(&format!("  * Configuration epoch: {e}\n"));
+    }
+    s.push_str("\nNode List:\n");
+    let mut by_state: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for n in v["nodes"].as_array().into_iter().flatten() {
+        let st = n["state"].as_str().unwrap_or("unknown");
+        let label = match st {
+            "online" => "Online".to_string(),
+            "offline" => "OFFLINE".to_string(),
+            "standby" => "Node standby".to_string(),
+            o => o.to_string(),
+        };
+        by_state
+            .entry(label)
+            .or_default()
+            .push(n["name"].as_str().unwrap_or("?").to_string());
+    }
+    for (st, ns) in by_state {
+        s.push_str(&format!("  * {st}: [ {} ]\n", ns.join(" ")));
+    }
+    s.push_str("\nFull List of Resources:\n");
+    match v["resources"].as_object() {
+        Some(r) if !r.is_empty() => {
+            for (id, r) in r {
+                let nodes: Vec<&str> = r["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str())
+                    .collect();
+                s.push_str(&format!(
+                    "  * {id:<30} {:<11} {}\n",
+                    r["role"].as_str().unwrap_or("?"),
+                    nodes.join(" ")
+                ));
+            }
+        }
+        _ => s.push_str("  * No resources\n"),
+    }
+    for n in v["notes"].as_array().into_iter().flatten() {
+        if let Some(n) = n.as_str() {
+            s.push_str(&format!("\nNote: {n}\n"));
+        }
+    }
+    s
+}
+
+pub fn status(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let v = rt.block_on(async { Client::new(&cfg)?.status().await })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", render_status(&v));
+    }
+    Ok(())
+}
+
+/// Reads a configuration file: `.crm` as crm shell syntax, else CIB XML.
+pub fn read_config_file(file: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if file.extension().is_some_and(|e| e == "crm") {
+        ha_scheduler::crm::read_crm(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    } else {
+        ha_scheduler::cib::read_cib(&text)
+            .map(|c| c.config)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    }
+}
+
+fn placement_of(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, r)| {
+            let nodes: Vec<&str> = r["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str())
+                .collect();
+            (
+                k.clone(),
+                format!("{} {}", r["role"].as_str().unwrap_or("?"), nodes.join(" ")),
+            )
+        })
+        .collect()
+}
+
+pub fn config_load(config: Option<&Path>, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let new = read_config_file(file)?;
+    ha_scheduler::validate::validate(&new)
+        .map_err(|e| anyhow::anyhow!("{}: configuration rejected: {e}", file.display()))?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = Client::new(&cfg)?;
+        let (epoch, _) = client.get_config().await?;
+        if dry_run {
+            let st = client.status().await?;
+            let mut status = Status {
+                have_quorum: st["quorum"].as_bool().unwrap_or(false),
+                ..Default::default()
+            };
+            for n in st["nodes"].as_array().into_iter().flatten() {
+                if let Some(name) = n["name"].as_str() {
+                    let ns = status.nodes.entry(name.to_string()).or_default();
+                    ns.membership = match n["state"].as_str() {
+                        Some("online") | Some("standby") => Membership::Online,
+                        _ => Membership::Offline,
+                    };
+                }
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let t = ha_scheduler::schedule(&new, &status, now);
+            let before = placement_of(&st["resources"]);
+            let after = placement_of(&t.placement.to_json()["resources"]);
+            let mut changes = 0;
+            let ids: std::collections::BTreeSet<&String> =
+                before.keys().chain(after.keys()).collect();
+            for id in ids {
+                let b = before.get(id).map(String::as_str).unwrap_or("(absent)");
+                let a = after.get(id).map(String::as_str).unwrap_or("(absent)");
+                if a != b {
+                    changes += 1;
+                    println!("  * {id:<30} {b}  ->  {a}");
+                }
+            }
+            if changes == 0 {
+                println!("Nothing would move.");
+            }
+            println!("Dry run: nothing applied (configuration epoch {epoch}).");
+            return Ok(());
+        }
+        let new_epoch = client.apply_config(epoch, &new).await?;
+        println!("Configuration applied (epoch {epoch} -> {new_epoch}).");
+        anyhow::Ok(())
+    })
+}
+
+pub fn config_show(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let (epoch, c) = rt.block_on(async { Client::new(&cfg)?.get_config().await })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"epoch": epoch, "config": c}))?
+        );
+    } else {
+        println!("# configuration epoch {epoch}");
+        print!("{}", ha_scheduler::crm::write_crm(&c));
+    }
+    Ok(())
+}
+
+pub fn node_state(config: Option<&Path>, node: &str, state: &str) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    rt.block_on(async { Client::new(&cfg)?.set_node_state(node, state).await })?;
+    println!("{node}: {state}");
+    Ok(())
+}
+
+/// Waits until the cluster has a DC with quorum, or `timeout`.
+pub async fn wait_for_dc(client: &Client, timeout: Duration) -> anyhow::Result<Value> {
+    let start = Instant::now();
+    loop {
+        match client.status().await {
+            Ok(v) if v["dc"].is_string() && v["quorum"].as_bool() == Some(true) => return Ok(v),
+            Ok(_) | Err(_) if start.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(v) => bail!("no DC with quorum after {timeout:?}: {v}"),
+            Err(e) => bail!("no DC with quorum after {timeout:?}: {e}"),
+        }
+    }
+}
+
+pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
+    if nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    if dir.join("hactl.toml").exists() {
+        bail!(
+            "{} already holds a demo cluster: remove it or give another --dir",
+            dir.display()
+        );
+    }
+    let bin = ha_node_binary()?;
+    let names: Vec<String> = (1..=nodes).map(|i| format!("node{i}")).collect();
+    let addrs = setup::free_loopback_addrs(nodes)?;
+    let files = setup::write_cluster(dir, &names, &addrs)?;
+    let mut children = Vec::new();
+    for (cfg, path) in &files.nodes {
+        let log_path = dir.join(&cfg.name).join("ha-node.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let child = std::process::Command::new(&bin)
+            .arg("--config")
+            .arg(path)
+            .arg("--name")
+            .arg(&cfg.name)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        println!(
+            "started {} (pid {}) on {}, files in {}",
+            cfg.name,
+            child.id(),
+            cfg.listen,
+            dir.join(&cfg.name).display()
+        );
+        children.push(child);
+    }
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let cfg = ClientConfig::load(&files.client_config)?;
+        let client = Client::new(&cfg)?;
+        wait_for_dc(&client, Duration::from_secs(30)).await?;
+        let config = ha_scheduler::crm::read_crm(DEMO_CONFIG)
+            .map_err(|e| anyhow::anyhow!("the sample configuration: {e}"))?;
+        let (epoch, _) = client.get_config().await?;
+        client.apply_config(epoch, &config).await?;
+        println!("\nloaded the sample configuration (deploy/examples/mysql-vip.crm)\n");
+        let v = client.status().await?;
+        print!("{}", render_status(&v));
+        println!(
+            "\nFrom another terminal:  hactl --config {} status",
+            files.client_config.display()
+        );
+        println!("Ctrl-C stops the demo cluster.");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    });
+    for c in &mut children {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
+    println!("stopped {} nodes", children.len());
+    result
+}

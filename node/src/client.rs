@@ -1,0 +1,149 @@
+//! `hactl`'s connection to the cluster: every endpoint of the client config
+//! in turn, over mutual TLS, until one answers.
+
+use std::time::Duration;
+
+use thiserror::Error;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use crate::config::ClientConfig;
+use crate::pb;
+use crate::pb::admin_client::AdminClient;
+use crate::tls::TlsError;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("no endpoint answered: {0}")]
+    NoEndpoint(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A client of the `Admin` service.
+pub struct Client {
+    endpoints: Vec<String>,
+    tls: ClientTlsConfig,
+    timeout: Duration,
+}
+
+fn describe(s: &tonic::Status) -> String {
+    let code = match s.code() {
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::Unauthenticated => "not authenticated",
+        tonic::Code::FailedPrecondition => "rejected",
+        tonic::Code::InvalidArgument => "invalid request",
+        tonic::Code::Unavailable => "unavailable",
+        _ => "error",
+    };
+    format!("{code}: {}", s.message())
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        Ok(Client {
+            endpoints: cfg.endpoints.clone(),
+            tls: cfg.tls.files().client()?,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    async fn channel(&self, addr: &str) -> Result<Channel, String> {
+        let ep = Endpoint::from_shared(format!("https://{addr}"))
+            .map_err(|e| e.to_string())?
+            .tls_config(self.tls.clone())
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(self.timeout);
+        ep.connect().await.map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            msg
+        })
+    }
+
+    /// Runs `f` against the first endpoint that answers. Connection failures
+    /// and `Unavailable` move on to the next endpoint; any other answer is final.
+    async fn each<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    where
+        F: Fn(AdminClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut errors = Vec::new();
+        for addr in &self.endpoints {
+            let ch = match self.channel(addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let client = AdminClient::new(ch).max_decoding_message_size(usize::MAX);
+            match f(client).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    errors.push(format!("{addr}: {}", describe(&s)));
+                }
+                Err(s) => return Err(ClientError::Refused(describe(&s))),
+            }
+        }
+        Err(ClientError::NoEndpoint(errors.join("; ")))
+    }
+
+    /// The status JSON.
+    pub async fn status(&self) -> Result<serde_json::Value, ClientError> {
+        let r = self
+            .each(|mut c| async move { c.status(pb::StatusRequest {}).await })
+            .await?;
+        serde_json::from_str(&r.json).map_err(|e| ClientError::Refused(e.to_string()))
+    }
+
+    /// The configuration and its epoch.
+    pub async fn get_config(&self) -> Result<(u64, ha_scheduler::model::Config), ClientError> {
+        let r = self
+            .each(|mut c| async move { c.get_config(pb::GetConfigRequest {}).await })
+            .await?;
+        let cfg = serde_json::from_str(&r.config_json)
+            .map_err(|e| ClientError::Refused(format!("undecodable configuration: {e}")))?;
+        Ok((r.epoch, cfg))
+    }
+
+    /// Replaces the configuration if its epoch is still `base_epoch`; the new epoch.
+    pub async fn apply_config(
+        &self,
+        base_epoch: u64,
+        config: &ha_scheduler::model::Config,
+    ) -> Result<u64, ClientError> {
+        let config_json =
+            serde_json::to_string(config).map_err(|e| ClientError::Refused(e.to_string()))?;
+        let r = self
+            .each(|mut c| {
+                let req = pb::ApplyConfigRequest {
+                    base_epoch,
+                    config_json: config_json.clone(),
+                };
+                async move { c.apply_config(req).await }
+            })
+            .await?;
+        Ok(r.epoch)
+    }
+
+    /// `standby` or `online`.
+    pub async fn set_node_state(&self, node: &str, state: &str) -> Result<u64, ClientError> {
+        let r = self
+            .each(|mut c| {
+                let req = pb::SetNodeStateRequest {
+                    node: node.to_string(),
+                    state: state.to_string(),
+                };
+                async move { c.set_node_state(req).await }
+            })
+            .await?;
+        Ok(r.epoch)
+    }
+}

@@ -1,0 +1,183 @@
+//! The daemon's configuration (`ha-node --config FILE`, TOML) and the
+//! client's (`hactl.toml`: every node's endpoint, the CA, the client
+//! certificate).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::tls::TlsFiles;
+
+#[derive(Debug, Error)]
+pub enum ConfigFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// TLS file paths as written in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPaths {
+    /// The cluster CA certificate.
+    pub ca: PathBuf,
+    /// This node's (or client's) certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+impl TlsPaths {
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// A cluster member known at bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    pub id: u64,
+    pub name: String,
+    /// host:port of its gRPC endpoint.
+    pub addr: String,
+}
+
+/// `ha-node --config FILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The node's name (as in the cluster configuration: `node NAME`).
+    pub name: String,
+    /// The Raft node id (unique in the cluster, never reused).
+    pub id: u64,
+    /// Address the gRPC server listens on (host:port).
+    pub listen: String,
+    /// Address other nodes and clients reach it at; default `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// Where the Raft log, snapshots and state live.
+    pub data_dir: PathBuf,
+    pub tls: TlsPaths,
+    /// Initialize a new cluster with these voters (every member, this node
+    /// included) if the Raft state is empty. Leave empty on joining nodes.
+    #[serde(default)]
+    pub bootstrap: Vec<Peer>,
+    /// Raft heartbeat interval, milliseconds.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range, milliseconds.
+    #[serde(default = "default_election_min")]
+    pub election_timeout_min_ms: u64,
+    #[serde(default = "default_election_max")]
+    pub election_timeout_max_ms: u64,
+}
+
+fn default_heartbeat() -> u64 {
+    100
+}
+fn default_election_min() -> u64 {
+    400
+}
+fn default_election_max() -> u64 {
+    800
+}
+
+impl NodeConfig {
+    /// The configuration `ha-node --print-default-config` prints.
+    pub fn example() -> NodeConfig {
+        NodeConfig {
+            name: "node1".to_string(),
+            id: 1,
+            listen: "127.0.0.1:7410".to_string(),
+            advertise: None,
+            data_dir: PathBuf::from("/var/lib/ha-node"),
+            tls: TlsPaths {
+                ca: PathBuf::from("/etc/ha-node/ca.pem"),
+                cert: PathBuf::from("/etc/ha-node/node.pem"),
+                key: PathBuf::from("/etc/ha-node/node.key"),
+            },
+            bootstrap: vec![Peer {
+                id: 1,
+                name: "node1".to_string(),
+                addr: "127.0.0.1:7410".to_string(),
+            }],
+            heartbeat_ms: default_heartbeat(),
+            election_timeout_min_ms: default_election_min(),
+            election_timeout_max_ms: default_election_max(),
+        }
+    }
+
+    pub fn advertise(&self) -> &str {
+        self.advertise.as_deref().unwrap_or(&self.listen)
+    }
+
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigFileError> {
+        load_toml(path)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ConfigFileError> {
+        save_toml(path, self)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// `hactl.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// host:port of every node, tried in order.
+    pub endpoints: Vec<String>,
+    pub tls: TlsPaths,
+}
+
+impl ClientConfig {
+    pub fn load(path: &Path) -> Result<ClientConfig, ConfigFileError> {
+        load_toml(path)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ConfigFileError> {
+        save_toml(path, self)
+    }
+}
+
+fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigFileError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+fn save_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), ConfigFileError> {
+    let text = toml::to_string_pretty(value).map_err(|e| ConfigFileError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| ConfigFileError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| ConfigFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -1,0 +1,13 @@
+//! `ha-node`: the daemon's library (configuration, TLS, gRPC services, Raft network) shared with `hactl`.
+
+pub mod client;
+pub mod config;
+pub mod network;
+pub mod server;
+pub mod setup;
+pub mod tls;
+
+pub mod pb {
+    //! Generated gRPC code of `proto/ha.proto`.
+    tonic::include_proto!("ha.v1");
+}

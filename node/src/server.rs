@@ -1,0 +1,443 @@
+//! The daemon: opens the Raft store, starts openraft, serves the `Raft`
+//! and `Admin` gRPC services over mutual TLS, bootstraps a new cluster, and
+//! forwards writes (and status) to the leader (the DC).
+//!
+//! Roles are read from the caller's certificate (subject OU): `reader` may
+//! ask for status, `operator` may also set standby/online, `admin` may also
+//! read and load the configuration; Raft traffic needs a `node` certificate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ha_raft_store::types::{NodeId, Raft};
+use ha_raft_store::{Command, Compaction, NodeState, Response as ApplyResponse};
+use ha_scheduler::model::{Config, Membership};
+use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::BasicNode;
+use serde_json::json;
+use thiserror::Error;
+use tonic::{Request, Response, Status};
+
+use crate::config::NodeConfig;
+use crate::network::{member_addr, split_member, Channels, Liveness, NetworkFactory};
+use crate::pb;
+use crate::tls::{peer_identity, Role, TlsError};
+
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] ha_raft_store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("invalid Raft settings: {0}")]
+    RaftConfig(String),
+    #[error("cannot start Raft: {0}")]
+    Raft(String),
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: String, message: String },
+    #[error("gRPC server: {0}")]
+    Serve(String),
+}
+
+/// What the services share.
+#[derive(Clone)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub raft: Raft,
+    pub sm: ha_raft_store::StateMachineStore,
+    pub channels: Channels,
+    pub liveness: Liveness,
+    /// A peer is shown online if it answered within this.
+    pub alive_within: Duration,
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    cfg: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let tls = cfg.tls.files();
+    let server_tls = tls.server()?;
+    let client_tls = tls.client()?;
+    let (log, sm) = ha_raft_store::open(cfg.data_dir.join("raft"))?;
+    let raft_config = Compaction::default().apply_to(openraft::Config {
+        cluster_name: "ha-node".to_string(),
+        heartbeat_interval: cfg.heartbeat_ms,
+        election_timeout_min: cfg.election_timeout_min_ms,
+        election_timeout_max: cfg.election_timeout_max_ms,
+        ..Default::default()
+    });
+    let raft_config = Arc::new(
+        raft_config
+            .validate()
+            .map_err(|e| DaemonError::RaftConfig(e.to_string()))?,
+    );
+    let channels = Channels::new(client_tls);
+    let liveness = Liveness::default();
+    let network = NetworkFactory {
+        channels: channels.clone(),
+        liveness: liveness.clone(),
+    };
+    let raft = Raft::new(cfg.id, raft_config, network, log, sm.clone())
+        .await
+        .map_err(|e| DaemonError::Raft(e.to_string()))?;
+    let node = Node {
+        id: cfg.id,
+        name: cfg.name.clone(),
+        raft: raft.clone(),
+        sm,
+        channels,
+        liveness,
+        alive_within: Duration::from_millis(cfg.election_timeout_max_ms.max(500) * 2),
+    };
+    let addr: SocketAddr = cfg.listen.parse().map_err(|e| DaemonError::Listen {
+        addr: cfg.listen.clone(),
+        message: format!("{e}"),
+    })?;
+    if !cfg.bootstrap.is_empty() {
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| DaemonError::Raft(e.to_string()))?;
+        if !initialized {
+            let members: BTreeMap<NodeId, BasicNode> = cfg
+                .bootstrap
+                .iter()
+                .map(|p| (p.id, BasicNode::new(member_addr(&p.name, &p.addr))))
+                .collect();
+            if let Err(e) = raft.initialize(members).await {
+                tracing::warn!("cluster initialization: {e}");
+            } else {
+                tracing::info!("initialized a new cluster");
+            }
+        }
+    }
+    tracing::info!(name = %cfg.name, id = cfg.id, listen = %cfg.listen, "ha-node up");
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .tls_config(server_tls)
+        .map_err(|e| DaemonError::Serve(e.to_string()))?
+        .add_service(
+            pb::raft_server::RaftServer::new(RaftService { node: node.clone() })
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(pb::admin_server::AdminServer::new(AdminService {
+            node: node.clone(),
+        }))
+        .serve_with_shutdown(addr, shutdown)
+        .await
+        .map_err(|e| DaemonError::Serve(e.to_string()));
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!("raft shutdown: {e}");
+    }
+    result
+}
+
+/// The role of the caller, from its certificate.
+fn caller_role<T>(req: &Request<T>) -> Result<Role, Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let (role, _) = peer_identity(first.as_ref())
+        .map_err(|e| Status::permission_denied(format!("certificate without a role: {e}")))?;
+    Ok(role)
+}
+
+fn require<T>(req: &Request<T>, allowed: &[Role], what: &str) -> Result<Role, Status> {
+    let role = caller_role(req)?;
+    if allowed.contains(&role) {
+        Ok(role)
+    } else {
+        let need: Vec<&str> = allowed
+            .iter()
+            .filter(|r| **r != Role::Node)
+            .map(|r| r.as_str())
+            .collect();
+        Err(Status::permission_denied(format!(
+            "{what} needs the role {}; this certificate has the role '{}'",
+            need.join(" or "),
+            role.as_str()
+        )))
+    }
+}
+
+struct RaftService {
+    node: Node,
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Response<pb::Bytes>, Status> {
+    serde_json::to_vec(v)
+        .map(|data| Response::new(pb::Bytes { data }))
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &pb::Bytes) -> Result<T, Status> {
+    serde_json::from_slice(&b.data).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<pb::Bytes>,
+    ) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "Raft replication")?;
+        let rpc = decode(request.get_ref())?;
+        encode(&self.node.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "Raft voting")?;
+        let rpc = decode(request.get_ref())?;
+        encode(&self.node.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<pb::Bytes>,
+    ) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "Raft snapshots")?;
+        let rpc = decode(request.get_ref())?;
+        encode(&self.node.raft.install_snapshot(rpc).await)
+    }
+}
+
+struct AdminService {
+    node: Node,
+}
+
+const READERS: &[Role] = &[Role::Reader, Role::Operator, Role::Admin, Role::Node];
+const OPERATORS: &[Role] = &[Role::Operator, Role::Admin, Role::Node];
+const ADMINS: &[Role] = &[Role::Admin, Role::Node];
+
+impl Node {
+    /// The leader's address if it is another node.
+    fn leader_addr(&self) -> Option<String> {
+        let m = self.raft.metrics().borrow().clone();
+        let leader = m.current_leader?;
+        if leader == self.id {
+            return None;
+        }
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| split_member(&n.addr).1.to_string())
+    }
+
+    fn admin_client(
+        &self,
+        addr: &str,
+    ) -> Result<pb::admin_client::AdminClient<tonic::transport::Channel>, Status> {
+        let ch = self
+            .channels
+            .get(addr)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(pb::admin_client::AdminClient::new(ch).max_decoding_message_size(usize::MAX))
+    }
+
+    /// Proposes a command; on a follower, `forward` sends it to the leader.
+    async fn write(&self, cmd: Command) -> Result<Result<ApplyResponse, Option<String>>, Status> {
+        match self.raft.client_write(cmd).await {
+            Ok(r) => Ok(Ok(r.data)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+                leader_node,
+                ..
+            }))) => Ok(Err(leader_node.map(|n| split_member(&n.addr).1.to_string()))),
+            Err(e) => Err(Status::unavailable(format!("cannot commit: {e}"))),
+        }
+    }
+
+    /// The cluster status as JSON (computed here; meaningful on the leader).
+    pub fn status_json(&self) -> serde_json::Value {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let is_leader = m.current_leader == Some(self.id);
+        let mut online: BTreeMap<String, bool> = BTreeMap::new();
+        let mut names: BTreeMap<NodeId, String> = BTreeMap::new();
+        for (id, n) in membership.nodes() {
+            let (name, _) = split_member(&n.addr);
+            names.insert(*id, name.to_string());
+            let up = *id == self.id || (is_leader && self.liveness.alive(*id, self.alive_within));
+            online.insert(name.to_string(), up);
+        }
+        let voters_up = voters
+            .iter()
+            .filter(|id| {
+                names
+                    .get(id)
+                    .and_then(|n| online.get(n))
+                    .copied()
+                    .unwrap_or(false)
+            })
+            .count();
+        let quorum = is_leader && voters_up * 2 > voters.len();
+        let dc = if is_leader {
+            Some(self.name.clone())
+        } else {
+            None
+        };
+        let state = self.sm.state();
+        let mut status = state.status.clone();
+        status.have_quorum = quorum;
+        status.dc = dc.clone();
+        for n in &state.config.nodes {
+            let up = online.get(&n.name).copied().unwrap_or(false);
+            let st = status.nodes.entry(n.name.clone()).or_default();
+            if up {
+                if st.membership != Membership::Unclean {
+                    st.membership = Membership::Online;
+                }
+            } else if st.membership == Membership::Online {
+                st.membership = Membership::Offline;
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let t = ha_scheduler::schedule(&state.config, &status, now);
+        let placement = t.placement.to_json();
+        let mut nodes = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (name, up) in &online {
+            let standby = state
+                .config
+                .nodes
+                .iter()
+                .find(|n| &n.name == name)
+                .and_then(|n| n.attributes.get("standby"))
+                .is_some_and(|v| v == "on" || v == "true");
+            let st = match (up, standby) {
+                (true, true) => "standby",
+                (true, false) => "online",
+                (false, _) => "offline",
+            };
+            nodes.push(json!({"name": name, "state": st, "member": true}));
+            seen.insert(name.clone());
+        }
+        for n in &state.config.nodes {
+            if !seen.contains(&n.name) {
+                nodes.push(json!({"name": n.name, "state": "offline", "member": false}));
+            }
+        }
+        json!({
+            "dc": dc,
+            "quorum": quorum,
+            "nodes": nodes,
+            "resources": placement["resources"],
+            "config_epoch": state.config_epoch,
+            "term": m.current_term,
+            "last_applied": m.last_applied.map(|l| l.index),
+            "answered_by": self.name,
+            "notes": t.notes,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminService {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        let role = require(&request, READERS, "status")?;
+        if role != Role::Node {
+            if let Some(addr) = self.node.leader_addr() {
+                let mut client = self.node.admin_client(&addr)?;
+                let mut req = Request::new(pb::StatusRequest {});
+                req.set_timeout(Duration::from_secs(2));
+                if let Ok(r) = client.status(req).await {
+                    return Ok(r);
+                }
+            }
+        }
+        Ok(Response::new(pb::StatusReply {
+            json: self.node.status_json().to_string(),
+        }))
+    }
+
+    async fn get_config(
+        &self,
+        request: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::GetConfigReply>, Status> {
+        require(&request, ADMINS, "reading the configuration")?;
+        let (epoch, config) = self.node.sm.read(|s| (s.config_epoch, s.config.clone()));
+        let config_json =
+            serde_json::to_string(&config).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::GetConfigReply { epoch, config_json }))
+    }
+
+    async fn apply_config(
+        &self,
+        request: Request<pb::ApplyConfigRequest>,
+    ) -> Result<Response<pb::ApplyConfigReply>, Status> {
+        let role = require(&request, ADMINS, "loading a configuration")?;
+        let req = request.into_inner();
+        let config: Config = serde_json::from_str(&req.config_json)
+            .map_err(|e| Status::invalid_argument(format!("undecodable configuration: {e}")))?;
+        let cmd = Command::ApplyConfig {
+            base_epoch: req.base_epoch,
+            config,
+        };
+        match self.node.write(cmd).await? {
+            Ok(resp) => match resp.into_result() {
+                Ok(v) => Ok(Response::new(pb::ApplyConfigReply {
+                    epoch: v.config_epoch,
+                })),
+                Err(e) => Err(Status::failed_precondition(e.to_string())),
+            },
+            Err(Some(addr)) if role != Role::Node => {
+                let mut client = self.node.admin_client(&addr)?;
+                client.apply_config(Request::new(req)).await
+            }
+            Err(_) => Err(Status::unavailable(
+                "no leader (DC) known: the cluster has no quorum",
+            )),
+        }
+    }
+
+    async fn set_node_state(
+        &self,
+        request: Request<pb::SetNodeStateRequest>,
+    ) -> Result<Response<pb::SetNodeStateReply>, Status> {
+        let role = require(&request, OPERATORS, "standby/online")?;
+        let req = request.into_inner();
+        let state = match req.state.as_str() {
+            "standby" => NodeState::Standby,
+            "online" => NodeState::Online,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown node state '{other}': use standby or online"
+                )))
+            }
+        };
+        let cmd = Command::SetNodeState {
+            node: req.node.clone(),
+            state,
+        };
+        match self.node.write(cmd).await? {
+            Ok(resp) => match resp.into_result() {
+                Ok(v) => Ok(Response::new(pb::SetNodeStateReply {
+                    epoch: v.config_epoch,
+                })),
+                Err(e) => Err(Status::failed_precondition(e.to_string())),
+            },
+            Err(Some(addr)) if role != Role::Node => {
+                let mut client = self.node.admin_client(&addr)?;
+                client.set_node_state(Request::new(req)).await
+            }
+            Err(_) => Err(Status::unavailable(
+                "no leader (DC) known: the cluster has no quorum",
+            )),
+        }
+    }
+}
