@@ -1,0 +1,404 @@
+//! Real `ha-node` processes on loopback: a 3-node cluster forms, takes a
+//! configuration, survives `kill -9` of its leader (new DC, nothing lost,
+//! `hactl status` answers through another endpoint); clients without a
+//! certificate, with another CA's certificate, or with a `reader`
+//! certificate trying to write are refused. `measure_*` (ignored) prints
+//! the figures of the closing note; run them with `--release -- --ignored`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ha_node::client::Client;
+use ha_node::config::ClientConfig;
+use ha_node::setup;
+use ha_node::tls::Role;
+
+const HA_NODE: &str = env!("CARGO_BIN_EXE_ha-node");
+const HACTL: &str = env!("CARGO_BIN_EXE_hactl");
+const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/examples/mysql-vip.crm"
+);
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    names: Vec<String>,
+    configs: Vec<PathBuf>,
+    children: Vec<Option<Child>>,
+    client_config: PathBuf,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let names: Vec<String> = (1..=n).map(|i| format!("node{i}")).collect();
+        let addrs = setup::free_loopback_addrs(n).unwrap();
+        let files = setup::write_cluster(&dir, &names, &addrs).unwrap();
+        let configs: Vec<PathBuf> = files.nodes.iter().map(|(_, p)| p.clone()).collect();
+        let mut c = Cluster {
+            _dir: tmp,
+            dir,
+            names,
+            configs,
+            children: Vec::new(),
+            client_config: files.client_config,
+        };
+        for i in 0..n {
+            let child = c.spawn(i);
+            c.children.push(Some(child));
+        }
+        c
+    }
+
+    fn spawn(&self, i: usize) -> Child {
+        let log = std::fs::File::create(self.dir.join(&self.names[i]).join("ha-node.log")).unwrap();
+        Command::new(HA_NODE)
+            .arg("--config")
+            .arg(&self.configs[i])
+            .arg("--name")
+            .arg(&self.names[i])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn kill9(&mut self, name: &str) -> u32 {
+        let i = self.names.iter().position(|n| n == name).unwrap();
+        let mut child = self.children[i].take().unwrap();
+        let pid = child.id();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        pid
+    }
+
+    fn pid(&self, i: usize) -> u32 {
+        self.children[i].as_ref().unwrap().id()
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&ClientConfig::load(&self.client_config).unwrap()).unwrap()
+    }
+
+    fn hactl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(HACTL)
+            .arg("--config")
+            .arg(&self.client_config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Polls status until a DC with quorum (other than `not`) answers.
+async fn wait_dc(client: &Client, not: Option<&str>, timeout: Duration) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        if let Ok(v) = client.status().await {
+            if v["quorum"] == true && v["dc"].is_string() && v["dc"].as_str() != not {
+                return v;
+            }
+        }
+        assert!(start.elapsed() < timeout, "no DC after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn three_nodes_form_a_cluster_and_survive_kill_9_of_the_leader() {
+    let mut c = Cluster::start(3);
+    let rt = rt();
+    let client = c.client();
+    let v = rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{v}");
+
+    let out = c.hactl(&["config", "load", SAMPLE]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("epoch 0 -> 1"), "{}", stdout(&out));
+
+    // Every node online, the sample placed.
+    let start = Instant::now();
+    let v = loop {
+        let out = c.hactl(&["status", "--output", "json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let online = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["state"] == "online")
+            .count();
+        if online == 3 || start.elapsed() > Duration::from_secs(10) {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(v["quorum"], true, "{v}");
+    for n in v["nodes"].as_array().unwrap() {
+        assert_eq!(n["state"], "online", "{v}");
+    }
+    assert_eq!(v["resources"]["ip"]["role"], "Started", "{v}");
+    assert_eq!(
+        v["resources"]["ip"]["nodes"].as_array().unwrap().len(),
+        1,
+        "{v}"
+    );
+    assert_eq!(
+        v["resources"]["ip"]["nodes"], v["resources"]["mysql"]["nodes"],
+        "{v}"
+    );
+
+    // kill -9 the leader: a new DC, nothing lost.
+    let dc = v["dc"].as_str().unwrap().to_string();
+    c.kill9(&dc);
+    let t0 = Instant::now();
+    let v = rt.block_on(wait_dc(&client, Some(&dc), Duration::from_secs(30)));
+    eprintln!("new DC {} after {:?}", v["dc"], t0.elapsed());
+    assert_ne!(v["dc"], dc.as_str());
+    assert_eq!(v["config_epoch"], 1, "{v}");
+    let states: Vec<(String, String)> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().into(),
+                n["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(states.contains(&(dc.clone(), "offline".into())), "{v}");
+
+    // hactl status answers through the other endpoints (the dead one is tried and skipped).
+    let out = c.hactl(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("partition with quorum"),
+        "{}",
+        stdout(&out)
+    );
+    let out = c.hactl(&["config", "show"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("primitive mysql"), "{}", stdout(&out));
+
+    // Writes still commit (forwarded to the new leader when asked a follower).
+    let out = c.hactl(&["node", "standby", "node2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (epoch, config) = rt.block_on(client.get_config()).unwrap();
+    assert_eq!(epoch, 2);
+    assert_eq!(config.resources.len(), 2);
+
+    // A stale compare-and-swap is refused and changes nothing.
+    let err = rt.block_on(client.apply_config(1, &config)).unwrap_err();
+    assert!(
+        err.to_string().contains("changed since it was read"),
+        "{err}"
+    );
+
+    // The killed node comes back and catches up.
+    let i = c.names.iter().position(|n| *n == dc).unwrap();
+    c.children[i] = Some(c.spawn(i));
+    let start = Instant::now();
+    loop {
+        let v = rt.block_on(client.status()).unwrap();
+        let back = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == dc.as_str() && n["state"] == "online");
+        if back {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{dc} did not rejoin: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A client config whose certificate comes from `ca_dir`'s CA but which
+/// trusts the cluster CA of `c`.
+fn foreign_client(c: &Cluster, role: Role, own_ca: bool) -> ClientConfig {
+    let dir = c.dir.join(format!("client-{}-{own_ca}", role.as_str()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = if own_ca {
+        setup::CaFiles::in_dir(&c.dir).load().unwrap()
+    } else {
+        setup::create_ca(&dir, "other").unwrap()
+    };
+    let endpoints = ClientConfig::load(&c.client_config).unwrap().endpoints;
+    let (mut cfg, _) =
+        setup::write_client(&ca, &dir, role.as_str(), role, endpoints, "hactl.toml").unwrap();
+    cfg.tls.ca = c.dir.join("ca.pem");
+    cfg
+}
+
+#[test]
+fn clients_without_a_certificate_of_the_cluster_or_the_role_are_refused() {
+    let c = Cluster::start(1);
+    let rt = rt();
+    let admin = c.client();
+    rt.block_on(wait_dc(&admin, None, Duration::from_secs(30)));
+
+    // No client certificate: the TLS handshake fails.
+    let endpoint = ClientConfig::load(&c.client_config).unwrap().endpoints[0].clone();
+    let ca = std::fs::read_to_string(c.dir.join("ca.pem")).unwrap();
+    let r = rt.block_on(async {
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+            .domain_name(ha_node::tls::CLUSTER_SERVER_NAME);
+        let ch = tonic::transport::Endpoint::from_shared(format!("https://{endpoint}"))?
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        let mut client = ha_node::pb::admin_client::AdminClient::new(ch);
+        client
+            .status(ha_node::pb::StatusRequest {})
+            .await
+            .map_err(|s| -> Box<dyn std::error::Error> { s.to_string().into() })?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+    assert!(r.is_err(), "a client without a certificate was served");
+
+    // A certificate of another CA: refused.
+    let other = Client::new(&foreign_client(&c, Role::Admin, false)).unwrap();
+    let err = rt.block_on(other.status()).unwrap_err();
+    eprintln!("other CA: {err}");
+    assert!(rt.block_on(other.get_config()).is_err());
+
+    // A reader: status yes, writes no, with a clear error.
+    let reader_cfg = foreign_client(&c, Role::Reader, true);
+    let reader = Client::new(&reader_cfg).unwrap();
+    let v = rt.block_on(reader.status()).unwrap();
+    assert_eq!(v["quorum"], true);
+    let err = rt
+        .block_on(reader.apply_config(0, &Default::default()))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("permission denied: loading a configuration needs the role admin; this certificate has the role 'reader'"),
+        "{err}"
+    );
+    let err = rt
+        .block_on(reader.set_node_state("node1", "standby"))
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // The same through hactl.
+    let path = c.dir.join("reader.toml");
+    reader_cfg.save(&path).unwrap();
+    let out = Command::new(HACTL)
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "load", SAMPLE])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("needs the role admin"),
+        "{}",
+        stderr(&out)
+    );
+    // An operator may set standby but not load a configuration.
+    let op = Client::new(&foreign_client(&c, Role::Operator, true)).unwrap();
+    let err = rt
+        .block_on(op.apply_config(0, &Default::default()))
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    // Nothing changed.
+    let (epoch, _) = rt.block_on(admin.get_config()).unwrap();
+    assert_eq!(epoch, 0);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Config commit latency (3 nodes), idle RSS, time to a new DC after kill -9
+/// of the leader (10 rounds). `cargo test --release -p ha-node --test cluster -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_commit_latency_failover_and_rss() {
+    let mut c = Cluster::start(3);
+    let rt = rt();
+    let client = c.client();
+    rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
+    let config = ha_scheduler::crm::read_crm(&std::fs::read_to_string(SAMPLE).unwrap()).unwrap();
+    // Latency through one long-lived connection to the leader is what an
+    // operator's tool sees minus the TLS handshake; hactl connects per call.
+    let mut lat = Vec::new();
+    for i in 0..300u64 {
+        let t = Instant::now();
+        rt.block_on(client.apply_config(i, &config)).unwrap();
+        lat.push(t.elapsed());
+    }
+    let p50 = pct(&mut lat, 0.5);
+    let p99 = pct(&mut lat, 0.99);
+    println!("config commit latency (3 nodes, new TLS connection per call, 300 writes): p50 {p50:?} p99 {p99:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    let rss: Vec<u64> = (0..3).map(|i| rss_kib(c.pid(i))).collect();
+    println!("idle RSS per daemon (KiB): {rss:?}");
+    let mut failover = Vec::new();
+    for round in 0..10 {
+        let v = rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
+        // Let every node be up and replicated before the kill.
+        std::thread::sleep(Duration::from_millis(1500));
+        let dc = v["dc"].as_str().unwrap().to_string();
+        c.kill9(&dc);
+        let t = Instant::now();
+        let v = rt.block_on(wait_dc(&client, Some(&dc), Duration::from_secs(30)));
+        let took = t.elapsed();
+        println!(
+            "round {round}: killed {dc}, new DC {} after {took:?}",
+            v["dc"]
+        );
+        failover.push(took);
+        let i = c.names.iter().position(|n| *n == dc).unwrap();
+        c.children[i] = Some(c.spawn(i));
+    }
+    let med = pct(&mut failover, 0.5);
+    println!(
+        "time to a new DC after kill -9 of the leader: median {med:?}, min {:?}, max {:?}",
+        failover[0],
+        failover[failover.len() - 1]
+    );
+}
