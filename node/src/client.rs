@@ -133,6 +133,29 @@ impl Client {
         Ok(r.epoch)
     }
 
+    /// A one-time join token (from the first endpoint that answers).
+    pub async fn create_token(&self, ttl_secs: u64) -> Result<String, ClientError> {
+        let mut errors = Vec::new();
+        for addr in &self.endpoints {
+            let ch = match self.channel(addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let mut c = pb::membership_client::MembershipClient::new(ch);
+            match c.create_token(pb::CreateTokenRequest { ttl_secs }).await {
+                Ok(r) => return Ok(r.into_inner().token),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    errors.push(format!("{addr}: {}", describe(&s)))
+                }
+                Err(s) => return Err(ClientError::Refused(describe(&s))),
+            }
+        }
+        Err(ClientError::NoEndpoint(errors.join("; ")))
+    }
+
     /// `standby` or `online`.
     pub async fn set_node_state(&self, node: &str, state: &str) -> Result<u64, ClientError> {
         let r = self

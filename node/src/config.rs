@@ -34,6 +34,10 @@ pub struct TlsPaths {
     pub cert: PathBuf,
     /// Its private key.
     pub key: PathBuf,
+    /// The cluster CA's private key, on nodes that may admit new nodes
+    /// (sign their certificates when they present a join token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<PathBuf>,
 }
 
 impl TlsPaths {
@@ -107,6 +111,7 @@ impl NodeConfig {
                 ca: PathBuf::from("/etc/ha-node/ca.pem"),
                 cert: PathBuf::from("/etc/ha-node/node.pem"),
                 key: PathBuf::from("/etc/ha-node/node.key"),
+                ca_key: None,
             },
             bootstrap: vec![Peer {
                 id: 1,

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod config;
+pub mod join;
 pub mod network;
 pub mod server;
 pub mod setup;

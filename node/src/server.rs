@@ -6,11 +6,12 @@
 //! ask for status, `operator` may also set standby/online, `admin` may also
 //! read and load the configuration; Raft traffic needs a `node` certificate.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ha_raft_store::types::{NodeId, Raft};
 use ha_raft_store::{Command, Compaction, NodeState, Response as ApplyResponse};
@@ -24,7 +25,7 @@ use tonic::{Request, Response, Status};
 use crate::config::NodeConfig;
 use crate::network::{member_addr, split_member, Channels, Liveness, NetworkFactory};
 use crate::pb;
-use crate::tls::{peer_identity, Role, TlsError};
+use crate::tls::{peer_identity, CertKey, Role, TlsError};
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -53,6 +54,14 @@ pub struct Node {
     pub liveness: Liveness,
     /// A peer is shown online if it answered within this.
     pub alive_within: Duration,
+    /// Where other nodes reach this one.
+    pub advertise: String,
+    /// The cluster CA certificate (PEM).
+    pub ca_pem: String,
+    /// The CA with its key, on nodes that admit new nodes.
+    pub ca: Option<CertKey>,
+    /// Hashes of the join tokens this node issued, with their expiry.
+    pub tokens: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -85,7 +94,19 @@ pub async fn run(
     let raft = Raft::new(cfg.id, raft_config, network, log, sm.clone())
         .await
         .map_err(|e| DaemonError::Raft(e.to_string()))?;
+    let ca_pem = crate::tls::read(&cfg.tls.ca)?;
+    let ca = match &cfg.tls.ca_key {
+        Some(k) => Some(CertKey {
+            cert_pem: ca_pem.clone(),
+            key_pem: crate::tls::read(k)?,
+        }),
+        None => None,
+    };
     let node = Node {
+        advertise: cfg.advertise().to_string(),
+        ca_pem,
+        ca,
+        tokens: Arc::default(),
         id: cfg.id,
         name: cfg.name.clone(),
         raft: raft.clone(),
@@ -129,6 +150,9 @@ pub async fn run(
         .add_service(pb::admin_server::AdminServer::new(AdminService {
             node: node.clone(),
         }))
+        .add_service(pb::membership_server::MembershipServer::new(
+            MembershipService { node: node.clone() },
+        ))
         .serve_with_shutdown(addr, shutdown)
         .await
         .map_err(|e| DaemonError::Serve(e.to_string()));
@@ -321,7 +345,8 @@ impl Node {
                 (true, false) => "online",
                 (false, _) => "offline",
             };
-            nodes.push(json!({"name": name, "state": st, "member": true}));
+            let voter = names.iter().any(|(id, n)| n == name && voters.contains(id));
+            nodes.push(json!({"name": name, "state": st, "member": true, "voter": voter}));
             seen.insert(name.clone());
         }
         for n in &state.config.nodes {
@@ -439,5 +464,158 @@ impl pb::admin_server::Admin for AdminService {
                 "no leader (DC) known: the cluster has no quorum",
             )),
         }
+    }
+}
+
+impl Node {
+    fn membership_client(
+        &self,
+        addr: &str,
+    ) -> Result<pb::membership_client::MembershipClient<tonic::transport::Channel>, Status> {
+        let ch = self
+            .channels
+            .get(addr)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(pb::membership_client::MembershipClient::new(ch))
+    }
+
+    /// Adds a node as a learner, then as a voter (on the leader; forwarded
+    /// there from a follower). Waits until the learner has caught up.
+    pub async fn add_member(&self, id: NodeId, name: &str, addr: &str) -> Result<(), Status> {
+        let is_leader = self.raft.metrics().borrow().current_leader == Some(self.id);
+        if !is_leader {
+            let leader = self
+                .leader_addr()
+                .ok_or_else(|| Status::unavailable("no leader (DC) known"))?;
+            let mut c = self.membership_client(&leader)?;
+            c.add_member(pb::AddMemberRequest {
+                id,
+                name: name.to_string(),
+                addr: addr.to_string(),
+            })
+            .await?;
+            return Ok(());
+        }
+        self.raft
+            .add_learner(id, BasicNode::new(member_addr(name, addr)), true)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot add {name} as a learner: {e}")))?;
+        let ids: BTreeSet<NodeId> = [id].into_iter().collect();
+        self.raft
+            .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot make {name} a voter: {e}")))?;
+        tracing::info!(name, id, "admitted as a voter");
+        Ok(())
+    }
+}
+
+struct MembershipService {
+    node: Node,
+}
+
+#[tonic::async_trait]
+impl pb::membership_server::Membership for MembershipService {
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenReply>, Status> {
+        require(&request, ADMINS, "creating a join token")?;
+        if self.node.ca.is_none() {
+            return Err(Status::failed_precondition(
+                "this node holds no CA key, so it cannot admit nodes: ask a node configured with tls.ca_key",
+            ));
+        }
+        let ttl = match request.get_ref().ttl_secs {
+            0 => 3600,
+            t => t,
+        };
+        let secret = crate::join::new_secret().map_err(|e| Status::internal(e.to_string()))?;
+        let ca_sha256 = crate::tls::fingerprint(&self.node.ca_pem)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if let Ok(mut t) = self.node.tokens.lock() {
+            t.retain(|_, exp| *exp > Instant::now());
+            t.insert(
+                crate::join::secret_hash(&secret),
+                Instant::now() + Duration::from_secs(ttl),
+            );
+        }
+        let token = crate::join::Token {
+            endpoint: self.node.advertise.clone(),
+            ca_sha256,
+            ca_pem: self.node.ca_pem.clone(),
+            secret,
+        };
+        Ok(Response::new(pb::CreateTokenReply {
+            token: token.encode(),
+        }))
+    }
+
+    async fn join(
+        &self,
+        request: Request<pb::JoinRequest>,
+    ) -> Result<Response<pb::JoinReply>, Status> {
+        let req = request.into_inner();
+        let Some(ca) = &self.node.ca else {
+            return Err(Status::failed_precondition("this node cannot admit nodes"));
+        };
+        let valid = self
+            .node
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|mut t| t.remove(&crate::join::secret_hash(&req.secret)))
+            .is_some_and(|exp| exp > Instant::now());
+        if !valid {
+            return Err(Status::permission_denied(
+                "the join token is unknown, used or expired: create a new one with `hactl token create`",
+            ));
+        }
+        if req.name.is_empty() || req.addr.is_empty() {
+            return Err(Status::invalid_argument(
+                "a joining node needs a name and an address",
+            ));
+        }
+        let m = self.node.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        if membership
+            .nodes()
+            .any(|(_, n)| split_member(&n.addr).0 == req.name)
+        {
+            return Err(Status::already_exists(format!(
+                "a node named {} is already a member",
+                req.name
+            )));
+        }
+        let id = membership.nodes().map(|(id, _)| *id).max().unwrap_or(0) + 1;
+        let host = req
+            .addr
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&req.addr);
+        let cert = crate::tls::issue_node(ca, &req.name, host)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let node = self.node.clone();
+        let (name, addr) = (req.name.clone(), req.addr.clone());
+        tokio::spawn(async move {
+            if let Err(e) = node.add_member(id, &name, &addr).await {
+                tracing::warn!("admitting {name}: {}", e.message());
+            }
+        });
+        Ok(Response::new(pb::JoinReply {
+            id,
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+        }))
+    }
+
+    async fn add_member(
+        &self,
+        request: Request<pb::AddMemberRequest>,
+    ) -> Result<Response<pb::AddMemberReply>, Status> {
+        require(&request, &[Role::Node], "changing the membership")?;
+        let r = request.into_inner();
+        self.node.add_member(r.id, &r.name, &r.addr).await?;
+        Ok(Response::new(pb::AddMemberReply {}))
     }
 }

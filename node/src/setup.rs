@@ -73,8 +73,10 @@ pub fn write_node(
         ca: node_dir.join("ca.pem"),
         cert: node_dir.join("node.pem"),
         key: node_dir.join("node.key"),
+        ca_key: Some(node_dir.join("ca.key")),
     };
     tls::write(&tls_paths.ca, &ca.cert_pem, false)?;
+    tls::write(&node_dir.join("ca.key"), &ca.key_pem, true)?;
     tls::write(&tls_paths.cert, &cert.cert_pem, false)?;
     tls::write(&tls_paths.key, &cert.key_pem, true)?;
     let cfg = NodeConfig {
@@ -107,6 +109,7 @@ pub fn write_client(
         ca: dir.join("ca.pem"),
         cert: dir.join(format!("{name}.pem")),
         key: dir.join(format!("{name}.key")),
+        ca_key: None,
     };
     if !tls_paths.ca.exists() {
         tls::write(&tls_paths.ca, &ca.cert_pem, false)?;

@@ -182,7 +182,8 @@ pub fn fingerprint(ca_pem: &str) -> Result<String, TlsError> {
     Ok(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, TlsError> {
+/// DER of a PEM certificate.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, TlsError> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|e| TlsError::Parse(e.to_string()))?;
     Ok(p.contents)
@@ -228,9 +229,12 @@ impl TlsFiles {
         let ca = read(&self.ca)?;
         let cert = read(&self.cert)?;
         let key = read(&self.key)?;
+        // A client certificate is checked against the cluster CA when given;
+        // every service but `Join` refuses a caller without one.
         Ok(ServerTlsConfig::new()
             .identity(Identity::from_pem(cert, key))
-            .client_ca_root(Certificate::from_pem(ca)))
+            .client_ca_root(Certificate::from_pem(ca))
+            .client_auth_optional(true))
     }
 
     /// Client side: trust only the cluster CA, present our certificate.

@@ -402,3 +402,124 @@ fn measure_commit_latency_failover_and_rss() {
         failover[failover.len() - 1]
     );
 }
+
+#[test]
+fn a_fourth_node_joins_with_a_one_time_token() {
+    let mut c = Cluster::start(3);
+    let rt = rt();
+    let client = c.client();
+    rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
+
+    let out = c.hactl(&["token", "create"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    let fp =
+        ha_node::tls::fingerprint(&std::fs::read_to_string(c.dir.join("ca.pem")).unwrap()).unwrap();
+
+    // A token whose CA was swapped is refused before anything is sent.
+    let mut forged = ha_node::join::Token::decode(&token).unwrap();
+    forged.ca_pem = ha_node::tls::create_ca("evil").unwrap().cert_pem;
+    let out = Command::new(HACTL)
+        .args(["join", "--token", &forged.encode(), "--name", "node9"])
+        .args(["--addr", "127.0.0.1:1", "--data-dir"])
+        .arg(c.dir.join("node9"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("does not match its fingerprint"),
+        "{}",
+        stderr(&out)
+    );
+    // An expected fingerprint that is not the token's: refused.
+    let out = Command::new(HACTL)
+        .args([
+            "join",
+            "--token",
+            &token,
+            "--name",
+            "node9",
+            "--addr",
+            "127.0.0.1:1",
+        ])
+        .args([
+            "--ca-fingerprint",
+            &format!("sha256:{}", "0".repeat(64)),
+            "--data-dir",
+        ])
+        .arg(c.dir.join("node9"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refusing to join"),
+        "{}",
+        stderr(&out)
+    );
+
+    let addr = setup::free_loopback_addrs(1).unwrap().remove(0);
+    let node4_dir = c.dir.join("node4");
+    let out = Command::new(HACTL)
+        .args([
+            "join", "--token", &token, "--name", "node4", "--addr", &addr,
+        ])
+        .args(["--ca-fingerprint", &format!("sha256:{fp}"), "--data-dir"])
+        .arg(&node4_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Joined as node id 4"),
+        "{}",
+        stdout(&out)
+    );
+    c.names.push("node4".into());
+    c.configs.push(node4_dir.join("ha-node.toml"));
+    let child = c.spawn(3);
+    c.children.push(Some(child));
+
+    let start = Instant::now();
+    loop {
+        let v = rt.block_on(client.status()).unwrap();
+        let ok = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "node4" && n["state"] == "online" && n["voter"] == true);
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "node4 not a voter: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The token was for one use only.
+    let out = Command::new(HACTL)
+        .args([
+            "join",
+            "--token",
+            &token,
+            "--name",
+            "node5",
+            "--addr",
+            "127.0.0.1:1",
+        ])
+        .arg("--data-dir")
+        .arg(c.dir.join("node5"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown, used or expired"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A reader cannot create tokens.
+    let reader = Client::new(&foreign_client(&c, Role::Reader, true)).unwrap();
+    let err = rt.block_on(reader.create_token(60)).unwrap_err();
+    assert!(err.to_string().contains("needs the role admin"), "{err}");
+}

@@ -94,6 +94,31 @@ enum Command {
     /// Put a node in standby or bring it back online.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Join tokens (admin).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Join an existing cluster with a token from `hactl token create`:
+    /// writes this node's certificate and config in DATA_DIR; the cluster
+    /// adds it as a learner, then a voter, once it runs.
+    Join {
+        #[arg(long)]
+        token: String,
+        /// This node's name.
+        #[arg(long)]
+        name: String,
+        /// Its gRPC address (host:port).
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The CA fingerprint `hactl init` printed (sha256:...): checked
+        /// against the token's CA before anything is sent.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
+        /// Also start the node (in the background, log in DATA_DIR/ha-node.log).
+        #[arg(long)]
+        start: bool,
+    },
     /// Start a local demo cluster of ha-node processes on loopback, load a
     /// sample configuration, print status; Ctrl-C stops it.
     Demo {
@@ -117,6 +142,16 @@ enum ConfigCommand {
     Show {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a one-time join token (carries the CA and its fingerprint).
+    Create {
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
     },
 }
 
@@ -184,6 +219,24 @@ fn main() -> ExitCode {
         Command::Node(NodeCommand::Online { node }) => {
             edge(cluster::node_state(cli.config.as_deref(), &node, "online"))
         }
+        Command::Token(TokenCommand::Create { ttl }) => {
+            edge(cluster::token_create(cli.config.as_deref(), ttl))
+        }
+        Command::Join {
+            token,
+            name,
+            addr,
+            data_dir,
+            ca_fingerprint,
+            start,
+        } => edge(cluster::join(
+            &token,
+            &name,
+            &addr,
+            &data_dir,
+            ca_fingerprint.as_deref(),
+            start,
+        )),
         Command::Demo { dir, nodes } => edge(cluster::demo(&dir, nodes)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

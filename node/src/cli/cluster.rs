@@ -92,25 +92,7 @@ pub fn init(name: &str, addr: &str, data_dir: &Path, id: u64, start: bool) -> an
     println!("Node config:       {}", node_cfg.display());
     println!("Client config:     {} (role admin)", client_cfg.display());
     if start {
-        let bin = ha_node_binary()?;
-        let log_path = data_dir.join("ha-node.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
-        let child = std::process::Command::new(bin)
-            .arg("--config")
-            .arg(&node_cfg)
-            .arg("--name")
-            .arg(name)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start ha-node")?;
-        println!(
-            "Started ha-node (pid {}), log {}",
-            child.id(),
-            log_path.display()
-        );
+        start_background(data_dir, &node_cfg, name)?;
     } else {
         println!(
             "Start the node with:  ha-node --config {}",
@@ -391,4 +373,74 @@ pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
     }
     println!("stopped {} nodes", children.len());
     result
+}
+
+fn start_background(data_dir: &Path, node_cfg: &Path, name: &str) -> anyhow::Result<()> {
+    let bin = ha_node_binary()?;
+    let log_path = data_dir.join("ha-node.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(node_cfg)
+        .arg("--name")
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start ha-node")?;
+    println!(
+        "Started ha-node (pid {}), log {}",
+        child.id(),
+        log_path.display()
+    );
+    Ok(())
+}
+
+pub fn token_create(config: Option<&Path>, ttl: u64) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let token = rt.block_on(async { Client::new(&cfg)?.create_token(ttl).await })?;
+    println!("{token}");
+    Ok(())
+}
+
+pub fn join(
+    token: &str,
+    name: &str,
+    addr: &str,
+    data_dir: &Path,
+    ca_fingerprint: Option<&str>,
+    start: bool,
+) -> anyhow::Result<()> {
+    let token = ha_node::join::Token::decode(token)?;
+    if let Some(fp) = ca_fingerprint {
+        let fp = fp.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+        if fp != token.ca_sha256 {
+            bail!(
+                "the token's CA (sha256:{}) is not the expected one (sha256:{fp}): refusing to join",
+                token.ca_sha256
+            );
+        }
+    }
+    if data_dir.join("ha-node.toml").exists() {
+        bail!(
+            "{} already holds a node: choose an empty --data-dir",
+            data_dir.display()
+        );
+    }
+    println!(
+        "Cluster CA: sha256:{} (from the token), admitting node: {}",
+        token.ca_sha256, token.endpoint
+    );
+    let rt = runtime()?;
+    let (cfg, path) = rt.block_on(ha_node::join::join(&token, name, addr, data_dir))?;
+    println!("Joined as node id {}; config {}", cfg.id, path.display());
+    if start {
+        start_background(data_dir, &path, name)?;
+    } else {
+        println!("Start the node with:  ha-node --config {}", path.display());
+    }
+    Ok(())
 }
