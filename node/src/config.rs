@@ -11,12 +11,12 @@ use crate::tls::TlsFiles;
 
 #[derive(Debug, Error)]
 pub enum ConfigFileError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -54,12 +54,12 @@ impl Role {
 pub enum TlsError {
     #[error("cannot create a certificate: {0}")]
     Generate(#[from] rcgen::Error),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
