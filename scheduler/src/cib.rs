@@ -206,11 +206,21 @@ impl<'a, 'i> Reader<'a, 'i> {
                 "constraints" => self.read_constraints(e, &mut config.constraints)?,
                 "fencing-topology" => {
                     for l in elements(e).filter(|l| l.tag_name().name() == "fencing-level") {
-                        let target = l
-                            .attribute("target")
-                            .or_else(|| l.attribute("target-pattern"))
-                            .unwrap_or("")
-                            .to_string();
+                        // A node-attribute target is kept in crm shell's
+                        // notation, `attr:NAME=VALUE`.
+                        let by_attr = l.attribute("target-attribute").map(|a| {
+                            format!("attr:{a}={}", l.attribute("target-value").unwrap_or(""))
+                        });
+                        let target = match by_attr {
+                            Some(t) => t,
+                            None => l
+                                .attribute("target")
+                                .or_else(|| l.attribute("target-pattern"))
+                                .ok_or_else(|| {
+                                    ConfigError::invalid("fencing-level", &id_of(l), "no target")
+                                })?
+                                .to_string(),
+                        };
                         let index = req(l, "index")?.parse::<u32>().map_err(|_| {
                             ConfigError::invalid(
                                 "fencing-level",
@@ -297,8 +307,10 @@ impl<'a, 'i> Reader<'a, 'i> {
                     .filter(|a| !matches!(a.name(), "id" | "name" | "interval"))
                     .map(|a| (a.name().to_string(), a.value().to_string()))
                     .collect();
-                for (k, v) in self.nvsets(op, "meta_attributes")? {
-                    attrs.entry(k).or_insert(v);
+                for tag in ["meta_attributes", "instance_attributes"] {
+                    for (k, v) in self.nvsets(op, tag)? {
+                        attrs.entry(k).or_insert(v);
+                    }
                 }
                 ops.push(OpConfig {
                     id: id_of(op),

@@ -355,6 +355,8 @@ pub enum OrderForm {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FencingLevel {
     pub id: String,
+    /// A node name, a name pattern, or `attr:NAME=VALUE` for the nodes
+    /// with that attribute (crm shell's notation).
     pub target: String,
     pub index: u32,
     pub devices: Vec<String>,
