@@ -156,6 +156,32 @@ impl Client {
         Err(ClientError::NoEndpoint(errors.join("; ")))
     }
 
+    /// Removes a node from the Raft membership.
+    pub async fn remove_member(&self, name: &str) -> Result<(), ClientError> {
+        let mut errors = Vec::new();
+        for addr in &self.endpoints {
+            let ch = match self.channel(addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let mut c = pb::membership_client::MembershipClient::new(ch);
+            let req = pb::RemoveMemberRequest {
+                name: name.to_string(),
+            };
+            match c.remove_member(req).await {
+                Ok(_) => return Ok(()),
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    errors.push(format!("{addr}: {}", describe(&s)))
+                }
+                Err(s) => return Err(ClientError::Refused(describe(&s))),
+            }
+        }
+        Err(ClientError::NoEndpoint(errors.join("; ")))
+    }
+
     /// `standby` or `online`.
     pub async fn set_node_state(&self, node: &str, state: &str) -> Result<u64, ClientError> {
         let r = self

@@ -510,6 +510,57 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Removes a member (voter or learner) by name, on the leader.
+    pub async fn remove_member(&self, name: &str, forwarded: bool) -> Result<(), Status> {
+        let m = self.raft.metrics().borrow().clone();
+        let is_leader = m.current_leader == Some(self.id);
+        if !is_leader {
+            if forwarded {
+                return Err(Status::unavailable("not the leader"));
+            }
+            let leader = self
+                .leader_addr()
+                .ok_or_else(|| Status::unavailable("no leader (DC) known"))?;
+            let mut c = self.membership_client(&leader)?;
+            c.remove_member(pb::RemoveMemberRequest {
+                name: name.to_string(),
+            })
+            .await?;
+            return Ok(());
+        }
+        let membership = m.membership_config.membership().clone();
+        let id = membership
+            .nodes()
+            .find(|(_, n)| split_member(&n.addr).0 == name)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| Status::not_found(format!("{name} is not a member")))?;
+        let ids: BTreeSet<NodeId> = [id].into_iter().collect();
+        if membership.voter_ids().any(|v| v == id) {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveVoters(ids.clone()), false)
+                .await
+                .map_err(|e| Status::failed_precondition(format!("cannot remove {name}: {e}")))?;
+        }
+        let still = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .is_some();
+        if still {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveNodes(ids), false)
+                .await
+                .map_err(|e| Status::failed_precondition(format!("cannot remove {name}: {e}")))?;
+        }
+        tracing::info!(name, id, "removed from the membership");
+        Ok(())
+    }
+}
+
 struct MembershipService {
     node: Node,
 }
@@ -617,5 +668,15 @@ impl pb::membership_server::Membership for MembershipService {
         let r = request.into_inner();
         self.node.add_member(r.id, &r.name, &r.addr).await?;
         Ok(Response::new(pb::AddMemberReply {}))
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::RemoveMemberReply>, Status> {
+        let role = require(&request, ADMINS, "removing a node")?;
+        let r = request.into_inner();
+        self.node.remove_member(&r.name, role == Role::Node).await?;
+        Ok(Response::new(pb::RemoveMemberReply {}))
     }
 }

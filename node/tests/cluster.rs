@@ -373,7 +373,39 @@ fn measure_commit_latency_failover_and_rss() {
     }
     let p50 = pct(&mut lat, 0.5);
     let p99 = pct(&mut lat, 0.99);
-    println!("config commit latency (3 nodes, new TLS connection per call, 300 writes): p50 {p50:?} p99 {p99:?}");
+    println!("config commit latency (3 nodes, hactl's client: new TLS connection per call, 300 writes): p50 {p50:?} p99 {p99:?}");
+    // The same over one long-lived connection to the leader.
+    let v = rt.block_on(client.status()).unwrap();
+    let dc = v["dc"].as_str().unwrap().to_string();
+    let i = c.names.iter().position(|n| *n == dc).unwrap();
+    let cfg = ClientConfig::load(&c.client_config).unwrap();
+    let leader = cfg.endpoints[i].clone();
+    let config_json = serde_json::to_string(&config).unwrap();
+    let mut lat = Vec::new();
+    rt.block_on(async {
+        let ch = tonic::transport::Endpoint::from_shared(format!("https://{leader}"))
+            .unwrap()
+            .tls_config(cfg.tls.files().client().unwrap())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut admin = ha_node::pb::admin_client::AdminClient::new(ch);
+        for e in 300..1300u64 {
+            let t = Instant::now();
+            admin
+                .apply_config(ha_node::pb::ApplyConfigRequest {
+                    base_epoch: e,
+                    config_json: config_json.clone(),
+                })
+                .await
+                .unwrap();
+            lat.push(t.elapsed());
+        }
+    });
+    let p50 = pct(&mut lat, 0.5);
+    let p99 = pct(&mut lat, 0.99);
+    println!("config commit latency (3 nodes, one connection to the leader, 1000 writes): p50 {p50:?} p99 {p99:?}");
     std::thread::sleep(Duration::from_secs(3));
     let rss: Vec<u64> = (0..3).map(|i| rss_kib(c.pid(i))).collect();
     println!("idle RSS per daemon (KiB): {rss:?}");
@@ -517,6 +549,24 @@ fn a_fourth_node_joins_with_a_one_time_token() {
         "{}",
         stderr(&out)
     );
+
+    // node4 leaves: stopped, then removed; three voters remain.
+    c.kill9("node4");
+    let out = c.hactl(&["node", "remove", "node4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = rt.block_on(client.status()).unwrap();
+    assert!(
+        !v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "node4"),
+        "{v}"
+    );
+    assert_eq!(v["quorum"], true, "{v}");
+    let out = c.hactl(&["node", "remove", "node4"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not a member"), "{}", stderr(&out));
 
     // A reader cannot create tokens.
     let reader = Client::new(&foreign_client(&c, Role::Reader, true)).unwrap();

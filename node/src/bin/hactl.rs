@@ -161,6 +161,8 @@ enum NodeCommand {
     Standby { node: String },
     /// Make NODE eligible again (`crm node online`).
     Online { node: String },
+    /// Remove NODE from the cluster membership (admin); stop it first.
+    Remove { node: String },
 }
 
 fn edge(r: anyhow::Result<()>) -> ExitCode {
@@ -237,6 +239,9 @@ fn main() -> ExitCode {
             ca_fingerprint.as_deref(),
             start,
         )),
+        Command::Node(NodeCommand::Remove { node }) => {
+            edge(cluster::node_remove(cli.config.as_deref(), &node))
+        }
         Command::Demo { dir, nodes } => edge(cluster::demo(&dir, nodes)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

@@ -444,3 +444,11 @@ pub fn join(
     }
     Ok(())
 }
+
+pub fn node_remove(config: Option<&Path>, node: &str) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    rt.block_on(async { Client::new(&cfg)?.remove_member(node).await })?;
+    println!("{node}: removed from the membership");
+    Ok(())
+}
