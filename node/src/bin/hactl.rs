@@ -87,6 +87,9 @@ enum Command {
     Status {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Redraw every 2 seconds until Ctrl-C (as crm_mon does).
+        #[arg(long)]
+        watch: bool,
     },
     /// Read or replace the cluster configuration.
     #[command(subcommand)]
@@ -204,9 +207,10 @@ fn main() -> ExitCode {
             id,
             start,
         } => edge(cluster::init(&name, &addr, &data_dir, id, start)),
-        Command::Status { output } => edge(cluster::status(
+        Command::Status { output, watch } => edge(cluster::status(
             cli.config.as_deref(),
             output == Output::Json,
+            watch,
         )),
         Command::Config(ConfigCommand::Load { file, dry_run }) => {
             edge(cluster::config_load(cli.config.as_deref(), &file, dry_run))

@@ -163,16 +163,33 @@ pub fn render_status(v: &Value) -> String {
     s
 }
 
-pub fn status(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+pub fn status(config: Option<&Path>, json: bool, watch: bool) -> anyhow::Result<()> {
     let (cfg, _) = client_config(config)?;
     let rt = runtime()?;
-    let v = rt.block_on(async { Client::new(&cfg)?.status().await })?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        print!("{}", render_status(&v));
+    let client = Client::new(&cfg)?;
+    loop {
+        let text = match rt.block_on(client.status()) {
+            Ok(v) if json => format!("{}\n", serde_json::to_string_pretty(&v)?),
+            Ok(v) => render_status(&v),
+            Err(e) if watch => format!("hactl: {e}\n"),
+            Err(e) => return Err(e.into()),
+        };
+        if !watch {
+            print!("{text}");
+            return Ok(());
+        }
+        print!("\x1b[2J\x1b[H{text}");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let stop = rt.block_on(async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+            }
+        });
+        if stop {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// Reads a configuration file: `.crm` as crm shell syntax, else CIB XML.
