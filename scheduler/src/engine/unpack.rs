@@ -131,10 +131,22 @@ impl Template<'_> {
         chain: &[&Attrs],
         in_clone: bool,
     ) -> RscIx {
+        let forced_anonymous;
         let (id, variant, own_meta) = match res {
             Resource::Primitive(p) => (&p.id, Variant::Primitive, &p.meta),
             Resource::Group(g) => (&g.id, Variant::Group, &g.meta),
-            Resource::Clone(c) => (&c.id, Variant::Clone, &c.meta),
+            Resource::Clone(c) => {
+                // Agents of classes that cannot run unique instances (LSB,
+                // systemd...) make the whole clone anonymous.
+                forced_anonymous = {
+                    let mut m = c.meta.clone();
+                    if has_anonymous_only_class(&c.child) {
+                        m.insert("globally-unique".into(), "false".into());
+                    }
+                    m
+                };
+                (&c.id, Variant::Clone, &forced_anonymous)
+            }
         };
         let mut chain2: Vec<&Attrs> = vec![own_meta];
         chain2.extend_from_slice(chain);
@@ -284,6 +296,16 @@ impl Template<'_> {
             }
         }
         ix
+    }
+}
+
+/// Whether a clone's child holds an agent class without unique instances.
+fn has_anonymous_only_class(r: &Resource) -> bool {
+    let anon = |class: &str| matches!(class, "lsb" | "systemd" | "service" | "upstart" | "nagios");
+    match r {
+        Resource::Primitive(p) => anon(&p.class),
+        Resource::Group(g) => g.members.iter().any(|m| anon(&m.class)),
+        Resource::Clone(c) => has_anonymous_only_class(&c.child),
     }
 }
 
