@@ -454,8 +454,10 @@ fn replay(
             Hard,
             Fatal,
         }
+        // Done (0) and error (4) are judged by the rc against the expected
+        // one; any other execution status is final.
         let kind = match op.op_status {
-            0 => match rc {
+            0 | 4 => match rc {
                 0 => {
                     if is_probe || expected == 0 || task == "stop" || expected == 7 {
                         Kind::Ok
