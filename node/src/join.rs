@@ -149,3 +149,33 @@ pub async fn join(
     cfg.save(&path)?;
     Ok((cfg, path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_round_trips_and_a_swapped_ca_is_detected() {
+        let ca = tls::create_ca("t").unwrap();
+        let t = Token {
+            endpoint: "127.0.0.1:7410".to_string(),
+            ca_sha256: tls::fingerprint(&ca.cert_pem).unwrap(),
+            ca_pem: ca.cert_pem.clone(),
+            secret: new_secret().unwrap(),
+        };
+        assert_eq!(Token::decode(&t.encode()).unwrap(), t);
+        let forged = Token {
+            ca_pem: tls::create_ca("evil").unwrap().cert_pem,
+            ..t.clone()
+        };
+        assert!(matches!(
+            Token::decode(&forged.encode()),
+            Err(JoinError::FingerprintMismatch { .. })
+        ));
+        assert!(matches!(
+            Token::decode("garbage"),
+            Err(JoinError::Malformed)
+        ));
+        assert_ne!(secret_hash(&t.secret), t.secret);
+    }
+}

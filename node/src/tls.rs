@@ -248,3 +248,28 @@ impl TlsFiles {
             .domain_name(CLUSTER_SERVER_NAME))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_carry_their_role_and_chain_to_the_ca() {
+        let ca = create_ca("t").unwrap();
+        for role in [Role::Reader, Role::Operator, Role::Admin] {
+            let c = issue_client(&ca, "alice", role).unwrap();
+            let der = pem_to_der(&c.cert_pem).unwrap();
+            assert_eq!(peer_identity(&der).unwrap(), (role, "alice".to_string()));
+        }
+        let n = issue_node(&ca, "node1", "127.0.0.1").unwrap();
+        let der = pem_to_der(&n.cert_pem).unwrap();
+        assert_eq!(peer_identity(&der).unwrap().0, Role::Node);
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let ca_der = pem_to_der(&ca.cert_pem).unwrap();
+        let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        assert!(cert.verify_signature(Some(ca_cert.public_key())).is_ok());
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth);
+        assert_eq!(fingerprint(&ca.cert_pem).unwrap().len(), 64);
+    }
+}
