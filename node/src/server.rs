@@ -354,7 +354,36 @@ impl Node {
                 nodes.push(json!({"name": n.name, "state": "offline", "member": false}));
             }
         }
+        // Failed actions: recorded results that are not what was expected
+        // (probes finding a resource stopped are not failures).
+        let mut failed = Vec::new();
+        for (node, ns) in &state.status.nodes {
+            for (rsc, h) in &ns.history {
+                for op in &h.ops {
+                    let expected = op.expected_rc.unwrap_or(0);
+                    let probe_not_running =
+                        op.operation == "monitor" && op.interval_ms == 0 && op.rc == 7;
+                    if (op.rc != expected && !probe_not_running) || op.op_status > 1 {
+                        failed.push(json!({
+                            "resource": rsc, "node": node, "operation": op.operation,
+                            "interval_ms": op.interval_ms, "rc": op.rc, "op_status": op.op_status,
+                            "last_rc_change": op.last_rc_change,
+                        }));
+                    }
+                }
+            }
+        }
+        let fencing: Vec<serde_json::Value> = state
+            .status
+            .fencing_history
+            .iter()
+            .rev()
+            .take(20)
+            .map(|e| json!({"target": e.target, "action": e.action, "succeeded": e.succeeded, "time": e.time, "origin": e.origin}))
+            .collect();
         json!({
+            "failed_actions": failed,
+            "fencing_history": fencing,
             "dc": dc,
             "quorum": quorum,
             "nodes": nodes,

@@ -155,6 +155,36 @@ pub fn render_status(v: &Value) -> String {
         }
         _ => s.push_str("  * No resources\n"),
     }
+    if let Some(f) = v["failed_actions"].as_array().filter(|f| !f.is_empty()) {
+        s.push_str("\nFailed Resource Actions:\n");
+        for a in f {
+            s.push_str(&format!(
+                "  * {}_{}_{} on {} returned {} (status {})\n",
+                a["resource"].as_str().unwrap_or("?"),
+                a["operation"].as_str().unwrap_or("?"),
+                a["interval_ms"],
+                a["node"].as_str().unwrap_or("?"),
+                a["rc"],
+                a["op_status"]
+            ));
+        }
+    }
+    if let Some(f) = v["fencing_history"].as_array().filter(|f| !f.is_empty()) {
+        s.push_str("\nFencing History (newest first):\n");
+        for e in f {
+            let ok = if e["succeeded"] == true {
+                "successful"
+            } else {
+                "failed"
+            };
+            s.push_str(&format!(
+                "  * {} of {} {ok} at {}\n",
+                e["action"].as_str().unwrap_or("?"),
+                e["target"].as_str().unwrap_or("?"),
+                e["time"]
+            ));
+        }
+    }
     for n in v["notes"].as_array().into_iter().flatten() {
         if let Some(n) = n.as_str() {
             s.push_str(&format!("\nNote: {n}\n"));
