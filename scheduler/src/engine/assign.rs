@@ -299,6 +299,23 @@ fn sort_weights(w: &mut World, r: RscIx) -> Vec<Option<Score>> {
         return work;
     }
     w.rscs[base].merging = true;
+    if w.rscs[r].variant == Variant::Group {
+        // a group's weights carry its later members' (bans included)
+        for c in w.rscs[base].with_this.clone() {
+            let col = w.colocs[c].clone();
+            if w.rscs[col.dependent].parent != Some(r) {
+                continue;
+            }
+            work = merge_weights(
+                w,
+                col.dependent,
+                work,
+                &col.node_attribute,
+                col.score as f64 / INFINITY as f64,
+                false,
+            );
+        }
+    }
     for c in w.rscs[base].this_with.clone() {
         let col = w.colocs[c].clone();
         work = merge_weights_dir(
