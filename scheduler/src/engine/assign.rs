@@ -911,12 +911,11 @@ fn ban_insufficient_capacity(w: &mut World, r: RscIx) -> Option<NodeIx> {
         }
     }
     let own = w.rscs[r].utilization.clone();
+    // only nodes the resource can use count (available, score >= 0)
     let nodes: Vec<NodeIx> = (0..w.nodes.len())
-        .filter(|&n| w.rscs[r].allowed[n].is_some())
+        .filter(|&n| w.rscs[r].allowed[n].is_some_and(|s| s >= 0) && w.nodes[n].available())
         .collect();
-    let any_all = nodes
-        .iter()
-        .any(|&n| w.nodes[n].available() && fits(w, n, &total));
+    let any_all = nodes.iter().any(|&n| fits(w, n, &total));
     let need = if any_all { &total } else { &own };
     for &n in &nodes {
         if !fits(w, n, need) {
@@ -929,9 +928,6 @@ fn ban_insufficient_capacity(w: &mut World, r: RscIx) -> Option<NodeIx> {
     // most free capacity among available nodes
     let mut best: Option<NodeIx> = None;
     for &n in &nodes {
-        if !w.nodes[n].available() {
-            continue;
-        }
         best = match best {
             None => Some(n),
             Some(b) => {
