@@ -92,6 +92,24 @@ impl Cluster {
             .output()
             .unwrap()
     }
+
+    /// `hactl configure edit` with `editor` (a shell script) as $EDITOR.
+    fn configure_edit(&self, name: &str, editor: &str) -> std::process::Output {
+        let script = self.dir.join(name);
+        std::fs::write(&script, format!("#!/bin/sh\n{editor}\n")).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
+        Command::new(HACTL)
+            .env("EDITOR", &script)
+            .arg("--config")
+            .arg(&self.client_config)
+            .args(["configure", "edit"])
+            .output()
+            .unwrap()
+    }
 }
 
 impl Drop for Cluster {
@@ -210,12 +228,39 @@ fn three_nodes_form_a_cluster_and_survive_kill_9_of_the_leader() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("primitive mysql"), "{}", stdout(&out));
 
+    // configure edit: a broken edit reopens the editor with the error on top
+    // (here the second pass aborts by emptying the file): nothing applied.
+    let marker = c.dir.join("edited-once");
+    let out = c.configure_edit(
+        "broken-editor",
+        &format!(
+            "if [ -e {m} ]; then grep -q '^# ERROR: ' \"$1\" && : > \"$1\"; else touch {m}; echo 'primitive' >> \"$1\"; fi",
+            m = marker.display()
+        ),
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("nothing applied"), "{}", stderr(&out));
+    let shown = stdout(&c.hactl(&["config", "show"]));
+    assert!(!shown.contains("primitive extra"), "{shown}");
+    // A good edit is applied atomically against the epoch it was read at.
+    let out = c.configure_edit(
+        "good-editor",
+        "echo 'primitive extra ocf:heartbeat:Dummy' >> \"$1\"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&c.hactl(&["configure", "show"]));
+    assert!(shown.contains("primitive extra"), "{shown}");
+
     // Writes still commit (forwarded to the new leader when asked a follower).
     let out = c.hactl(&["node", "standby", "node2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (epoch, config) = rt.block_on(client.get_config()).unwrap();
-    assert_eq!(epoch, 2);
-    assert_eq!(config.resources.len(), 2);
+    assert_eq!(epoch, 3, "load, configure edit, standby");
+    assert_eq!(
+        config.resources.len(),
+        3,
+        "mysql-vip's two and the edit's one"
+    );
 
     // A stale compare-and-swap is refused and changes nothing.
     let err = rt.block_on(client.apply_config(1, &config)).unwrap_err();

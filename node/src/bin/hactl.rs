@@ -91,8 +91,8 @@ enum Command {
         #[arg(long)]
         watch: bool,
     },
-    /// Read or replace the cluster configuration.
-    #[command(subcommand)]
+    /// Read or replace the cluster configuration (`configure` as in crm shell).
+    #[command(subcommand, visible_alias = "configure")]
     Config(ConfigCommand),
     /// Put a node in standby or bring it back online.
     #[command(subcommand)]
@@ -146,6 +146,9 @@ enum ConfigCommand {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Edit the configuration in crm shell syntax with $EDITOR; applied
+    /// atomically, the editor reopens with the error when it does not load.
+    Edit,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Load { file, dry_run }) => {
             edge(cluster::config_load(cli.config.as_deref(), &file, dry_run))
         }
+        Command::Config(ConfigCommand::Edit) => edge(cluster::config_edit(cli.config.as_deref())),
         Command::Config(ConfigCommand::Show { output }) => edge(cluster::config_show(
             cli.config.as_deref(),
             output == Output::Json,

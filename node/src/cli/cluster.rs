@@ -308,6 +308,79 @@ pub fn config_load(config: Option<&Path>, file: &Path, dry_run: bool) -> anyhow:
     })
 }
 
+/// Opens the configuration in crm syntax in `$EDITOR` (else `$VISUAL`, else
+/// `vi`). A file that does not load reopens with the error on top; an
+/// unchanged or emptied file applies nothing; a loaded one is applied against
+/// the epoch it was read at, so a concurrent change is refused, not lost.
+pub fn config_edit(config: Option<&Path>) -> anyhow::Result<()> {
+    const ERR: &str = "# ERROR: ";
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let (epoch, current) = rt.block_on(async { Client::new(&cfg)?.get_config().await })?;
+    let editor = std::env::var("EDITOR")
+        .or_else(|_| std::env::var("VISUAL"))
+        .unwrap_or_else(|_| "vi".into());
+    let path = std::env::temp_dir().join(format!("hactl-configure-{}.crm", std::process::id()));
+    let original = ha_scheduler::crm::write_crm(&current);
+    let mut text = original.clone();
+    let result = loop {
+        std::fs::write(&path, &text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        // `sh -c` so that EDITOR may carry arguments ("code --wait").
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(&path)
+            .status()
+            .map_err(|e| anyhow::anyhow!("cannot run editor '{editor}': {e}"))?;
+        if !status.success() {
+            break Err(anyhow::anyhow!(
+                "editor '{editor}' failed ({status}); nothing applied"
+            ));
+        }
+        let edited = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let body: String = edited
+            .lines()
+            .filter(|l| !l.starts_with(ERR))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if body.trim().is_empty() {
+            break Err(anyhow::anyhow!("empty configuration: nothing applied"));
+        }
+        if body.trim() == original.trim() {
+            println!("No changes.");
+            break Ok(());
+        }
+        match ha_scheduler::crm::read_crm(&body) {
+            Ok(new) => {
+                let applied =
+                    rt.block_on(async { Client::new(&cfg)?.apply_config(epoch, &new).await });
+                break match applied {
+                    Ok(e) => {
+                        println!("Configuration applied (epoch {epoch} -> {e}).");
+                        Ok(())
+                    }
+                    Err(e) => Err(anyhow::anyhow!(
+                        "{e}; your edit is kept in {}",
+                        path.display()
+                    )),
+                };
+            }
+            Err(e) => {
+                text = format!(
+                    "{ERR}{e} (line numbers count from the first line below these)\n{ERR}fix and save, or empty the file to abort\n{body}"
+                );
+            }
+        }
+    };
+    if result.is_ok() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
 pub fn config_show(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let (cfg, _) = client_config(config)?;
     let rt = runtime()?;
