@@ -83,33 +83,7 @@ pub(crate) fn apply_locations(w: &mut World, config: &crate::model::Config) {
 }
 
 fn resolve_config_id(w: &World, id: &str) -> Option<RscIx> {
-    if let Some(&r) = w.by_config_id.get(id) {
-        return Some(r);
-    }
-    let direct = w
-        .rscs
-        .iter()
-        .position(|r| r.id == id && w.clone_of_config(r));
-    if direct.is_some() {
-        return direct;
-    }
-    w.rscs
-        .iter()
-        .position(|r| r.base_id == id && r.id.ends_with(":0"))
-        .and_then(|c| w.clone_of(c))
-}
-
-impl World {
-    fn clone_of_config(&self, r: &Rsc) -> bool {
-        let mut cur = r.parent;
-        while let Some(p) = cur {
-            if self.rscs[p].variant == Variant::Clone {
-                return false;
-            }
-            cur = self.rscs[p].parent;
-        }
-        true
-    }
+    w.by_config_id.get(id).copied()
 }
 
 fn add_score(w: &mut World, r: RscIx, n: NodeIx, s: Score) {
@@ -672,6 +646,26 @@ fn merge_weights_dir(
     work
 }
 
+/// Folds the preferences of what is colocated with `r` (and has influence)
+/// into `r`'s own node table; a clone takes only non-negative merges.
+fn merge_dependents(w: &mut World, r: RscIx, only_positive: bool) {
+    for c in w.rscs[r].with_this.clone() {
+        if w.colocs[c].score == 0 || !has_influence(w, c) {
+            continue;
+        }
+        let col = w.colocs[c].clone();
+        let table = w.rscs[r].allowed.clone();
+        w.rscs[r].allowed = merge_weights(
+            w,
+            col.dependent,
+            table,
+            &col.node_attribute,
+            col.score as f64 / INFINITY as f64,
+            only_positive,
+        );
+    }
+}
+
 fn assign_primitive(
     w: &mut World,
     r: RscIx,
@@ -697,22 +691,7 @@ fn assign_primitive(
         apply_coloc(w, r, c);
     }
     // Dependents' preferences.
-    for c in w.rscs[r].with_this.clone() {
-        if !has_influence(w, c) {
-            continue;
-        }
-        let col = w.colocs[c].clone();
-        let table = w.rscs[r].allowed.clone();
-        let merged = merge_weights(
-            w,
-            col.dependent,
-            table,
-            &col.node_attribute,
-            col.score as f64 / INFINITY as f64,
-            false,
-        );
-        w.rscs[r].allowed = merged;
-    }
+    merge_dependents(w, r, false);
     if w.rscs[r].target_role == Some(Role::Stopped) {
         for s in w.rscs[r].allowed.iter_mut().flatten() {
             *s = -INFINITY;
@@ -1078,22 +1057,7 @@ fn assign_clone(w: &mut World, clone: RscIx) -> Option<NodeIx> {
             assign(w, p, None);
         }
     }
-    for c in w.rscs[clone].with_this.clone() {
-        if w.colocs[c].score == 0 || !has_influence(w, c) {
-            continue;
-        }
-        let col = w.colocs[c].clone();
-        let table = w.rscs[clone].allowed.clone();
-        let merged = merge_weights(
-            w,
-            col.dependent,
-            table,
-            &col.node_attribute,
-            col.score as f64 / INFINITY as f64,
-            true,
-        );
-        w.rscs[clone].allowed = merged;
-    }
+    merge_dependents(w, clone, true);
     let mut insts = w.rscs[clone].children.clone();
     sort_instances(w, clone, &mut insts);
     distribute(w, clone, &insts);

@@ -608,24 +608,6 @@ fn ops_index(config: &Config) -> BTreeMap<&str, &[crate::model::OpConfig]> {
     out
 }
 
-#[allow(dead_code)]
-fn config_ops<'a>(config: &'a Config, base_id: &str) -> &'a [crate::model::OpConfig] {
-    fn find<'a>(r: &'a Resource, id: &str) -> Option<&'a crate::model::Primitive> {
-        match r {
-            Resource::Primitive(p) if p.id == id => Some(p),
-            Resource::Primitive(_) => None,
-            Resource::Group(g) => g.members.iter().find(|m| m.id == id),
-            Resource::Clone(c) => find(&c.child, id),
-        }
-    }
-    config
-        .resources
-        .iter()
-        .find_map(|r| find(r, base_id))
-        .map(|p| p.ops.as_slice())
-        .unwrap_or(&[])
-}
-
 fn unpack_status(w: &mut World, config: &Config, status: &Status) {
     let stop_orphans = config
         .properties
@@ -965,44 +947,10 @@ fn index_config_ids(w: &mut World) {
     w.by_config_id = map;
 }
 
-#[allow(dead_code)]
-fn find_rsc(w: &World, id: &str) -> Option<RscIx> {
-    w.rscs
-        .iter()
-        .position(|r| r.id == id && (r.parent.is_none() || w.clone_of_ix_is_none(r)))
-}
-
-impl World {
-    fn clone_of_ix_is_none(&self, r: &Rsc) -> bool {
-        // a configured (non-instance) resource: no clone above it
-        let mut cur = r.parent;
-        while let Some(p) = cur {
-            if self.rscs[p].variant == Variant::Clone {
-                return false;
-            }
-            cur = self.rscs[p].parent;
-        }
-        true
-    }
-}
-
 /// Resolves a constraint's resource id: a configured resource, or the
 /// template child of a clone (which maps onto the clone).
 fn resolve(w: &World, id: &str) -> Option<RscIx> {
-    if let Some(&r) = w.by_config_id.get(id) {
-        return Some(r);
-    }
-    if let Some(r) = find_rsc(w, id) {
-        return Some(r);
-    }
-    // a clone's child id refers to the clone
-    w.rscs
-        .iter()
-        .position(|r| r.base_id == id && r.id.ends_with(":0") && r.parent.is_some())
-        .and_then(|c| {
-            let clone = w.clone_of(c)?;
-            Some(clone)
-        })
+    w.by_config_id.get(id).copied()
 }
 
 fn role_opt(r: Option<Role>) -> Option<Role> {
