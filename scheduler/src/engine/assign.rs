@@ -1248,7 +1248,6 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
                 }
             }
         }
-        w.rscs[i].promotion_priority = prio;
         w.rscs[i].sort_index = prio;
     }
     let mut order = insts.clone();

@@ -124,7 +124,6 @@ pub(crate) struct Rsc {
     pub interleave: bool,
     pub clone_min: usize,
     pub requires_quorum: bool,
-    pub is_fence_device: bool,
     /// The name this instance has in the history (anonymous clones).
     pub clone_name: Option<String>,
 
@@ -153,7 +152,6 @@ pub(crate) struct Rsc {
     /// Per-node instance count (clones).
     pub node_count: Vec<usize>,
     /// Promotion priority (promotable instances).
-    pub promotion_priority: Score,
     pub sort_index: Score,
 }
 

@@ -34,7 +34,6 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
             NoQuorumPolicy::Stop | NoQuorumPolicy::Suicide | NoQuorumPolicy::Demote
         );
     let no_quorum = !w.have_quorum && w.no_quorum_policy != NoQuorumPolicy::Ignore;
-    let startup_disabled = false;
     let leaves: Vec<RscIx> = (0..w.rscs.len())
         .filter(|&r| w.rscs[r].variant == Variant::Primitive)
         .collect();
@@ -48,7 +47,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
             .copied()
             .filter(|&n| w.nodes[n].unclean && !fenced[n])
             .collect();
-        if !rs.managed || (startup_disabled && !rs.is_fence_device) {
+        if !rs.managed {
             fate.insert(
                 r,
                 Fate {
@@ -348,9 +347,9 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     }
     t.placement = p;
     t.notes = std::mem::take(&mut w.notes);
-    if startup_disabled {
+    if w.stonith_enabled && !w.have_stonith_resource {
         t.notes.push(
-            "stonith-enabled is true but no fencing device is configured: resources are not started or recovered"
+            "stonith-enabled is true but no fencing device is configured: a lost node cannot be fenced, so nothing it held can be recovered"
                 .into(),
         );
     }

@@ -212,8 +212,7 @@ impl Template<'_> {
             .map(|ms| (ms / 1000) as i64)
             .unwrap_or(0);
         let requires = get("requires");
-        let is_fence_device = class == "stonith";
-        if is_fence_device {
+        if class == "stonith" {
             w.have_stonith_resource = true;
         }
         let requires_quorum = match requires {
@@ -252,7 +251,6 @@ impl Template<'_> {
             interleave: get("interleave").map(is_true).unwrap_or(false),
             clone_min: num("clone-min", 0),
             requires_quorum,
-            is_fence_device,
             clone_name: None,
             meta,
             running_on: Vec::new(),
@@ -270,7 +268,6 @@ impl Template<'_> {
             assigned: None,
             next_role: None,
             node_count: Vec::new(),
-            promotion_priority: 0,
             sort_index: 0,
         });
         match res {
