@@ -62,8 +62,18 @@ ensure_packages() {
   command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
   [ -x /usr/bin/time ] || missing+=(time)
   command -v sha256sum >/dev/null 2>&1 || missing+=(coreutils)
+  # The real parts the integration tests drive (see node/README.md, fencing/README.md).
+  [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || missing+=(resource-agents)
+  [ -x /usr/lib/ocf/resource.d/pacemaker/Stateful ] || missing+=(pacemaker-resource-agents)
+  command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
+  command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
+  command -v fence_ipmilan >/dev/null 2>&1 || missing+=(fence-agents)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v pkill >/dev/null 2>&1 || missing+=(procps)
   if [ "${#missing[@]}" -eq 0 ]; then
-    echo "all present: python3 crm_simulate dpkg-source /usr/bin/time"
+    echo "all present: python3 crm_simulate dpkg-source /usr/bin/time, agents, ipmi_sim, ipmitool, fence-agents, sshd"
     return 0
   fi
   if [ "$(id -u)" -ne 0 ]; then

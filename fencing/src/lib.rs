@@ -1,0 +1,1 @@
+//! STONITH: fence devices, topology levels, delays (being built).
