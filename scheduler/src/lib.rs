@@ -30,6 +30,12 @@ pub fn schedule(config: &Config, status: &Status, now: i64) -> Transition {
     engine::run(config, status, now, false)
 }
 
+/// Where resources are now according to the recorded operation history
+/// (what `hactl status` shows), in the placement format of [`schedule`].
+pub fn current_placement(config: &Config, status: &Status, now: i64) -> Placement {
+    engine::current(config, status, now)
+}
+
 /// [`schedule`], also filling [`Transition::scores`] with every resource's
 /// node scores (for `--show-scores`; costs memory on large clusters).
 pub fn schedule_with_scores(config: &Config, status: &Status, now: i64) -> Transition {

@@ -380,3 +380,108 @@ fn live_migration_and_monitors() {
     assert!(action_ids(&t, "migrate_to", "node1").is_empty());
     assert!(t.edges.contains(&(stop[0], start[0])));
 }
+
+/// Probes come first (once per node without a record), the start waits for
+/// every probe of its resource, and a recurring monitor is scheduled after
+/// the start — or alone, where the resource runs but its history shows no
+/// monitor running since its last state change.
+#[test]
+fn probes_gate_starts_and_missing_monitors_are_scheduled() {
+    let node = |name: &str, ops: &str| {
+        format!(
+            r#"<node_state id="{name}" uname="{name}" in_ccm="true" crmd="online" join="member" expected="member">
+            <lrm id="{name}"><lrm_resources><lrm_resource id="rsc" class="ocf" provider="heartbeat" type="Dummy">{ops}
+            </lrm_resource></lrm_resources></lrm></node_state>"#
+        )
+    };
+    let cib = |n1: &str, n2: &str| {
+        format!(
+            r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="p">
+            <nvpair id="s" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+            <nodes><node id="node1" uname="node1"/><node id="node2" uname="node2"/></nodes>
+            <resources><primitive id="rsc" class="ocf" provider="heartbeat" type="Dummy">
+              <operations><op id="rsc-mon" name="monitor" interval="10s"/></operations></primitive>
+            </resources><constraints><rsc_location id="pref" rsc="rsc" node="node1" score="100"/></constraints></configuration>
+            <status>{}{}</status></cib>"#,
+            node("node1", n1),
+            node("node2", n2)
+        )
+    };
+    let probe7 = |n: &str| {
+        format!(
+            r#"<lrm_rsc_op id="rsc_last_0" operation="monitor" call-id="1" rc-code="7" op-status="0" interval="0" on_node="{n}"/>"#
+        )
+    };
+    let kinds = |t: &ha_scheduler::Transition| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .actions
+            .iter()
+            .map(|a| format!("{}@{}", a.kind.name(), a.node))
+            .collect();
+        v.sort();
+        v
+    };
+
+    // Nothing known: probe both nodes; the start waits for both probes.
+    let c = read_cib(&cib("", "")).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(
+        kinds(&t),
+        [
+            "monitor_0@node1",
+            "monitor_0@node2",
+            "monitor_10000@node1",
+            "start@node1"
+        ]
+    );
+    let start = action_ids(&t, "start", "node1")[0];
+    for n in ["node1", "node2"] {
+        let p = action_ids(&t, "monitor_0", n)[0];
+        assert!(
+            t.edges.contains(&(p, start)),
+            "start must wait for the probe on {n}"
+        );
+    }
+
+    // Probed on node1 only: node2 is still probed first.
+    let c = read_cib(&cib(&probe7("node1"), "")).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(
+        kinds(&t),
+        ["monitor_0@node2", "monitor_10000@node1", "start@node1"]
+    );
+
+    // Both probed: start and its monitor.
+    let c = read_cib(&cib(&probe7("node1"), &probe7("node2"))).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(kinds(&t), ["monitor_10000@node1", "start@node1"]);
+    let mon = action_ids(&t, "monitor_10000", "node1")[0];
+    let start = action_ids(&t, "start", "node1")[0];
+    assert!(t.edges.contains(&(start, mon)));
+
+    // Started, no monitor since: the monitor alone.
+    let started = format!(
+        r#"{}<lrm_rsc_op id="rsc_last_0" operation="start" call-id="2" rc-code="0" op-status="0" interval="0"/>"#,
+        probe7("node1").replace("rsc_last_0", "rsc_last_failure_0")
+    );
+    let c = read_cib(&cib(&started, &probe7("node2"))).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(kinds(&t), ["monitor_10000@node1"]);
+    assert_eq!(
+        ha_scheduler::current_placement(&c.config, &c.status, 0).resources["rsc"].nodes,
+        vec!["node1".to_string()]
+    );
+
+    // Monitor recorded after the start: nothing to do.
+    let monitored = format!(
+        r#"{started}<lrm_rsc_op id="rsc_monitor_10000" operation="monitor" call-id="3" rc-code="0" op-status="0" interval="10000"/>"#
+    );
+    let c = read_cib(&cib(&monitored, &probe7("node2"))).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert!(t.actions.is_empty(), "{:?}", t.actions);
+    // A monitor older than the last state change does not count.
+    let stale = monitored.replace(r#"call-id="3""#, r#"call-id="0""#);
+    let c = read_cib(&cib(&stale, &probe7("node2"))).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(kinds(&t), ["monitor_10000@node1"]);
+}

@@ -24,6 +24,17 @@ pub fn run(config: &Config, status: &Status, now: i64, with_scores: bool) -> Tra
     outcome::build(&mut w, with_scores)
 }
 
+/// Where resources are now, by their recorded history (no scheduling).
+pub fn current(config: &Config, status: &Status, now: i64) -> crate::transition::Placement {
+    let w = unpack::unpack(config, status, now);
+    let leaves = (0..w.rscs.len()).filter(|&r| w.rscs[r].variant == Variant::Primitive);
+    outcome::placement(
+        &w,
+        &[],
+        leaves.map(|r| (r, w.rscs[r].running_on.clone(), w.rscs[r].role)),
+    )
+}
+
 pub(crate) type NodeIx = usize;
 pub(crate) type RscIx = usize;
 
@@ -137,6 +148,8 @@ pub(crate) struct Rsc {
     pub partial_migration: Option<(NodeIx, NodeIx)>,
     /// Has been probed (or was active) on these nodes.
     pub probed_on: Vec<NodeIx>,
+    /// Recurring monitors the history says run: (node, interval ms).
+    pub active_monitors: Vec<(NodeIx, u64)>,
 
     // -- scheduling
     /// Node weights; `None` = not allowed.

@@ -266,6 +266,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     for (&r, f) in &fate {
         plan_resource(w, &mut t, r, f, &fenced, &fence_ids, &mut start_ids);
     }
+    add_probes(w, &mut t, &leaves);
     // Ordering constraints between planned starts.
     for o in &orders {
         for a in o.firsts.iter().flat_map(|&f| w.leaves(f)) {
@@ -282,9 +283,42 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     t.edges.dedup();
 
     // Placement
+    let p = placement(
+        w,
+        &fenced,
+        fate.iter().map(|(&r, f)| (r, f.nodes.clone(), f.role)),
+    );
+    // scores
+    for &r in leaves.iter().filter(|_| with_scores) {
+        let scores: BTreeMap<String, crate::score::Score> = w.rscs[r]
+            .allowed
+            .iter()
+            .enumerate()
+            .filter_map(|(n, s)| s.map(|s| (w.nodes[n].name.clone(), s)))
+            .collect();
+        t.scores.insert(w.rscs[r].id.clone(), scores);
+    }
+    t.placement = p;
+    t.notes = std::mem::take(&mut w.notes);
+    if w.stonith_enabled && !w.have_stonith_resource {
+        t.notes.push(
+            "stonith-enabled is true but no fencing device is configured: a lost node cannot be fenced, so nothing it held can be recovered"
+                .into(),
+        );
+    }
+    t
+}
+
+/// The placement format of the conformance suite for resources at
+/// `(resource, nodes, role)`; nodes being fenced show offline.
+pub(crate) fn placement(
+    w: &World,
+    fenced: &[bool],
+    rscs: impl Iterator<Item = (RscIx, Vec<NodeIx>, Role)>,
+) -> Placement {
     let mut p = Placement::default();
     for (n, node) in w.nodes.iter().enumerate() {
-        let state = if fenced[n] {
+        let state = if fenced.get(n).copied().unwrap_or(false) {
             "offline"
         } else if node.unclean {
             "UNCLEAN (offline)"
@@ -305,17 +339,17 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
         };
         p.nodes.insert(node.name.clone(), state.to_string());
     }
-    for (&r, f) in &fate {
+    for (r, nodes, f_role) in rscs {
         let rs = &w.rscs[r];
-        let mut names: Vec<String> = f.nodes.iter().map(|&n| w.nodes[n].name.clone()).collect();
+        let mut names: Vec<String> = nodes.iter().map(|&n| w.nodes[n].name.clone()).collect();
         names.sort();
         names.dedup();
         let role = if names.is_empty() {
             Role::Stopped
-        } else if f.role == Role::Stopped {
+        } else if f_role == Role::Stopped {
             Role::Started
         } else {
-            f.role
+            f_role
         };
         match w.clone_of(r) {
             Some(c) if !w.rscs[c].unique => {
@@ -335,25 +369,79 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
             }
         }
     }
-    // scores
-    for &r in leaves.iter().filter(|_| with_scores) {
-        let scores: BTreeMap<String, crate::score::Score> = w.rscs[r]
-            .allowed
-            .iter()
-            .enumerate()
-            .filter_map(|(n, s)| s.map(|s| (w.nodes[n].name.clone(), s)))
-            .collect();
-        t.scores.insert(w.rscs[r].id.clone(), scores);
+    p
+}
+
+/// Probes (one-time monitors) of every resource on every node that can run
+/// resources and has no record of it; nothing of that resource starts,
+/// promotes or migrates in before its probes have answered. An anonymous
+/// clone is probed once per node, whatever instance.
+fn add_probes(w: &World, t: &mut Transition, leaves: &[RscIx]) {
+    let mut probes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut done: std::collections::BTreeSet<(&str, NodeIx)> = std::collections::BTreeSet::new();
+    for (n, node) in w.nodes.iter().enumerate() {
+        if !node.online || node.unclean || node.pending || node.maintenance || w.maintenance_mode {
+            continue;
+        }
+        for &r in leaves {
+            let rs = &w.rscs[r];
+            let anonymous = w.clone_of(r).is_some_and(|c| !w.rscs[c].unique);
+            let key = if anonymous {
+                rs.base_id.as_str()
+            } else {
+                rs.id.as_str()
+            };
+            let known =
+                |l: RscIx| w.rscs[l].probed_on.contains(&n) || w.rscs[l].running_on.contains(&n);
+            let seen = if anonymous {
+                let c = w.clone_of(r);
+                leaves
+                    .iter()
+                    .filter(|&&l| w.rscs[l].base_id == rs.base_id && w.clone_of(l) == c)
+                    .any(|&l| known(l))
+            } else {
+                known(r)
+            };
+            if seen || !done.insert((key, n)) {
+                continue;
+            }
+            let id = push(
+                t,
+                ActionKind::Monitor { interval_ms: 0 },
+                &rs.id,
+                &node.name,
+                "probe",
+            );
+            probes.entry(key).or_default().push(id);
+        }
     }
-    t.placement = p;
-    t.notes = std::mem::take(&mut w.notes);
-    if w.stonith_enabled && !w.have_stonith_resource {
-        t.notes.push(
-            "stonith-enabled is true but no fencing device is configured: a lost node cannot be fenced, so nothing it held can be recovered"
-                .into(),
-        );
+    if probes.is_empty() {
+        return;
     }
-    t
+    let n_before = t.actions.len();
+    for a in 0..n_before {
+        let act = &t.actions[a];
+        if !matches!(
+            act.kind,
+            ActionKind::Start
+                | ActionKind::Promote
+                | ActionKind::MigrateFrom
+                | ActionKind::MigrateTo
+        ) {
+            continue;
+        }
+        let Some(rsc) = act.rsc.as_deref() else {
+            continue;
+        };
+        let base = rsc.split(':').next().unwrap_or(rsc);
+        for key in [rsc, base] {
+            if let Some(ids) = probes.get(key) {
+                for &p in ids {
+                    t.edges.push((p, a));
+                }
+            }
+        }
+    }
 }
 
 fn push(t: &mut Transition, kind: ActionKind, rsc: &str, node: &str, reason: &str) -> usize {
@@ -472,24 +560,28 @@ fn plan_resource(
             first_actions.push(id);
             role_id = Some(id);
         }
-        // Recurring monitors for the role it ends in, after it gets there.
-        if let Some(after) = role_id.or(placed_id) {
-            for &(interval_ms, role) in &rs.monitors {
-                let applies = match role {
-                    None => true,
-                    Some(Role::Started) => f.role != Role::Promoted,
-                    Some(r) => r == f.role,
-                };
-                if applies {
-                    let m = push(
-                        t,
-                        ActionKind::Monitor { interval_ms },
-                        &rs.id,
-                        name(n),
-                        "recurring",
-                    );
-                    t.edges.push((after, m));
-                }
+        // Recurring monitors for the role it ends in, after it gets there;
+        // where it stays, the ones its history does not show running.
+        let after = role_id.or(placed_id);
+        for &(interval_ms, role) in &rs.monitors {
+            let applies = match role {
+                None => true,
+                Some(Role::Started) => f.role != Role::Promoted,
+                Some(r) => r == f.role,
+            };
+            let running = after.is_none() && rs.active_monitors.contains(&(n, interval_ms));
+            if !applies || running || w.nodes[n].unclean || !w.nodes[n].online {
+                continue;
+            }
+            let m = push(
+                t,
+                ActionKind::Monitor { interval_ms },
+                &rs.id,
+                name(n),
+                "recurring",
+            );
+            if let Some(after) = after {
+                t.edges.push((after, m));
             }
         }
     }

@@ -259,6 +259,7 @@ impl Template<'_> {
             on_fail: OnFail::Ignore,
             partial_migration: None,
             probed_on: Vec::new(),
+            active_monitors: Vec::new(),
             allowed: Vec::new(),
             this_with: Vec::new(),
             with_this: Vec::new(),
@@ -361,6 +362,8 @@ struct Replay {
     migrate_from_ok: bool,
     migrate_from_failed: bool,
     probed: bool,
+    /// Recurring monitors (intervals) running since the last state change.
+    monitors: Vec<u64>,
 }
 
 fn on_fail_for(w: &World, config_ops: &[crate::model::OpConfig], op: &OpRecord) -> OnFail {
@@ -418,6 +421,9 @@ fn replay(
         }
         // cancelled and unsupported operations say nothing
         if op.op_status == 1 || op.op_status == 3 {
+            if task == "monitor" && op.interval_ms > 0 {
+                rp.monitors.retain(|&ms| ms != op.interval_ms);
+            }
             continue;
         }
         if op.op_status == -1 {
@@ -486,6 +492,17 @@ fn replay(
         };
         if kind != Kind::Ok && expired(w) && task != "stop" {
             continue;
+        }
+        // A state change cancels the recurring monitors; a recurring
+        // monitor's record says it runs.
+        match task {
+            "start" | "stop" | "promote" | "demote" | "migrate_from" | "migrate_to" => {
+                rp.monitors.clear()
+            }
+            "monitor" if op.interval_ms > 0 && !rp.monitors.contains(&op.interval_ms) => {
+                rp.monitors.push(op.interval_ms)
+            }
+            _ => {}
         }
         if kind == Kind::Ok {
             match task {
@@ -769,6 +786,9 @@ fn apply_replay(w: &mut World, r: RscIx, ni: NodeIx, rp: Replay) {
     let n_nodes = w.nodes.len();
     if rp.probed || rp.active {
         w.rscs[r].probed_on.push(ni);
+    }
+    for &ms in &rp.monitors {
+        w.rscs[r].active_monitors.push((ni, ms));
     }
     if rp.ban_node {
         ban(w, r, ni);
