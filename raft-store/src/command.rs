@@ -44,6 +44,14 @@ pub enum Command {
         resource: String,
         node: Option<String>,
     },
+    /// `hactl resource cleanup`: forget failures (as `ClearFailures`) and
+    /// the operation history of `resource` (and its clone instances) on
+    /// `node` or on every node, so the cluster probes it again there.
+    /// Bumps the status version.
+    Cleanup {
+        resource: String,
+        node: Option<String>,
+    },
 }
 
 /// One operation result of one resource on one node.
@@ -68,8 +76,10 @@ pub enum NodeState {
     /// Member and eligible (`crm node online`): membership `Online`, and the
     /// permanent `standby` and `maintenance` attributes deleted.
     Online,
-    /// Member again after a (re)join: membership `Online`, attributes kept
-    /// (a node that was in standby stays in standby).
+    /// Member again after a (re)join: membership `Online`, its operation
+    /// history deleted (its executor starts empty: probes find what runs
+    /// there), attributes kept (a node that was in standby stays in standby,
+    /// fail counts stay).
     Joined,
     /// In the membership but not yet joined: membership `Pending`.
     Pending,
@@ -85,6 +95,10 @@ pub enum NodeState {
     /// history and transient attributes deleted (what Pacemaker does after a
     /// successful fencing, so nothing is believed to run there).
     Fenced,
+    /// Lost while fencing is disabled (`stonith-enabled=false`): assumed
+    /// down, as Pacemaker does: membership `Offline`, history and transient
+    /// attributes deleted (like `Fenced`, without a fencing record).
+    Down,
     /// Left cleanly: membership `Offline`, transient attributes deleted,
     /// history kept.
     Offline,

@@ -84,6 +84,27 @@ impl ClusterState {
                 self.status_version += 1;
                 Ok(())
             }
+            Command::Cleanup { resource, node } => {
+                self.clear_failures(&resource, node.as_deref());
+                let forget = |ns: &mut NodeStatus| {
+                    ns.history.retain(|id, _| {
+                        id != &resource
+                            && id
+                                .strip_prefix(resource.as_str())
+                                .is_none_or(|rest| !rest.starts_with(':'))
+                    });
+                };
+                match node.as_deref() {
+                    Some(n) => {
+                        if let Some(ns) = self.status.nodes.get_mut(n) {
+                            forget(ns);
+                        }
+                    }
+                    None => self.status.nodes.values_mut().for_each(forget),
+                }
+                self.status_version += 1;
+                Ok(())
+            }
         };
         match result {
             Ok(()) => Response::Applied(self.versions()),
@@ -245,7 +266,12 @@ impl ClusterState {
                     self.config_epoch += 1;
                 }
             }
-            NodeState::Joined => self.node_mut(node).membership = Membership::Online,
+            NodeState::Joined => {
+                let ns = self.node_mut(node);
+                ns.membership = Membership::Online;
+                ns.history.clear();
+            }
+            NodeState::Down => self.mark_fenced(node),
             NodeState::Pending => self.node_mut(node).membership = Membership::Pending,
             NodeState::Unclean => self.node_mut(node).membership = Membership::Unclean,
             NodeState::Fenced => self.mark_fenced(node),
@@ -1071,6 +1097,50 @@ mod tests {
         assert_eq!(failure_attrs(&s, "n2").len(), 11);
         // History is kept.
         assert_eq!(s.status.nodes["n1"].history.len(), 5);
+    }
+
+    #[test]
+    fn cleanup_forgets_failures_and_history_of_the_resource_and_its_instances() {
+        let mut s = with_failures();
+        let v = s.status_version;
+        let r = apply(
+            &mut s,
+            Command::Cleanup {
+                resource: "r1".into(),
+                node: Some("n1".into()),
+            },
+        );
+        assert_eq!(r.into_result().unwrap().status_version, v + 1);
+        let left: Vec<&String> = s.status.nodes["n1"].history.keys().collect();
+        assert_eq!(left, ["r1-db", "r10"]);
+        assert!(!failure_attrs(&s, "n1")
+            .iter()
+            .any(|a| a.ends_with("-r1#monitor_1") || a == "fail-count-r1"));
+        assert_eq!(s.status.nodes["n2"].history.len(), 5);
+        apply(
+            &mut s,
+            Command::Cleanup {
+                resource: "r10".into(),
+                node: None,
+            },
+        );
+        for n in ["n1", "n2"] {
+            assert!(!s.status.nodes[n].history.contains_key("r10"));
+            assert!(s.status.nodes[n].history.contains_key("r1-db"));
+        }
+    }
+
+    #[test]
+    fn joined_forgets_history_keeps_attributes_and_down_forgets_both() {
+        let mut s = with_failures();
+        set_state(&mut s, "n1", NodeState::Joined);
+        assert!(s.status.nodes["n1"].history.is_empty());
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Online);
+        assert_eq!(tattr(&s, "n1", "other"), Some("x"));
+        set_state(&mut s, "n2", NodeState::Down);
+        assert!(s.status.nodes["n2"].history.is_empty());
+        assert!(s.status.nodes["n2"].transient_attributes.is_empty());
+        assert_eq!(s.status.nodes["n2"].membership, Membership::Offline);
     }
 
     #[test]
