@@ -139,7 +139,14 @@ impl ClusterState {
             .unwrap_or(true);
         for u in ops {
             let ns = self.status.nodes.entry(u.node).or_default();
-            if let Some(bump) = failure_bump(&u.op, start_failure_is_fatal) {
+            let bump = failure_bump(&u.op, start_failure_is_fatal);
+            // A failure is also kept as the resource's last failure (a
+            // later success replaces `_last_0`, not this).
+            let last_failure = bump.as_ref().map(|_| ha_scheduler::model::OpRecord {
+                id: format!("{}_last_failure_0", u.resource),
+                ..u.op.clone()
+            });
+            if let Some(bump) = bump {
                 let key = format!("{}#{}_{}", u.resource, u.op.operation, u.op.interval_ms);
                 let name = format!("{FAIL_COUNT_PREFIX}{key}");
                 let old = ns
@@ -169,9 +176,11 @@ impl ClusterState {
             h.class = u.class;
             h.provider = u.provider;
             h.agent = u.agent;
-            match h.ops.iter_mut().find(|o| o.id == u.op.id) {
-                Some(slot) => *slot = u.op,
-                None => h.ops.push(u.op),
+            for op in std::iter::once(u.op).chain(last_failure) {
+                match h.ops.iter_mut().find(|o| o.id == op.id) {
+                    Some(slot) => *slot = op,
+                    None => h.ops.push(op),
+                }
             }
         }
     }
@@ -346,7 +355,7 @@ fn failure_bump(
     }
     let failed = match op.op_status {
         0 => op.expected_rc.is_some_and(|e| e != op.rc),
-        1 | 2 => false, // pending, cancelled
+        -1 | 1 => false, // pending, cancelled (Pacemaker's numbering: 2 is a timeout)
         _ => true,
     };
     if !failed {
@@ -1097,6 +1106,38 @@ mod tests {
         assert_eq!(failure_attrs(&s, "n2").len(), 11);
         // History is kept.
         assert_eq!(s.status.nodes["n1"].history.len(), 5);
+    }
+
+    #[test]
+    fn a_failure_counts_once_and_is_kept_as_the_last_failure() {
+        let mut s = base();
+        let mut timed_out = op("r1_monitor_10000", "monitor", 10000, 1, 0);
+        timed_out.op_status = 2; // Pacemaker's "timeout"
+        record(&mut s, vec![upd("n1", "r1", timed_out)]);
+        assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_10000"), Some("1"));
+        let h = &s.status.nodes["n1"].history["r1"];
+        let ids: Vec<&str> = h.ops.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["r1_monitor_10000", "r1_last_failure_0"]);
+        // A success replaces its own record, not the last failure.
+        record(
+            &mut s,
+            vec![upd(
+                "n1",
+                "r1",
+                op("r1_monitor_10000", "monitor", 10000, 0, 0),
+            )],
+        );
+        let h = &s.status.nodes["n1"].history["r1"];
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[1].rc, 1);
+        assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_10000"), Some("1"));
+        // Cancelled and pending results are not failures.
+        for status in [-1, 1] {
+            let mut o = op("r1_monitor_20000", "monitor", 20000, 1, 0);
+            o.op_status = status;
+            record(&mut s, vec![upd("n1", "r1", o)]);
+        }
+        assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_20000"), None);
     }
 
     #[test]

@@ -31,6 +31,101 @@ pub struct Config {
     pub fencing_levels: Vec<FencingLevel>,
 }
 
+/// A configured primitive with what contains it.
+#[derive(Debug, Clone, Copy)]
+pub struct PrimitiveRef<'a> {
+    pub primitive: &'a Primitive,
+    pub group: Option<&'a Group>,
+    pub clone: Option<&'a CloneResource>,
+}
+
+impl PrimitiveRef<'_> {
+    /// Its meta attributes as they apply: `rsc_defaults`, then the clone's,
+    /// the group's and its own (later wins).
+    pub fn effective_meta(&self, config: &Config) -> Attrs {
+        let mut m = config.rsc_defaults.clone();
+        for layer in [
+            self.clone.map(|c| &c.meta),
+            self.group.map(|g| &g.meta),
+            Some(&self.primitive.meta),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            m.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        m
+    }
+
+    /// Whether instances of it are interchangeable (an anonymous clone):
+    /// their history is kept under the primitive's id on each node.
+    pub fn anonymous_clone(&self) -> bool {
+        self.clone.is_some_and(|c| {
+            !c.meta.get("globally-unique").is_some_and(|v| {
+                matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "true" | "yes" | "on" | "1" | "y"
+                )
+            })
+        })
+    }
+}
+
+impl Config {
+    /// The primitive `id` (a clone instance's `id:N` is accepted).
+    pub fn primitive(&self, id: &str) -> Option<PrimitiveRef<'_>> {
+        let id = id.split(':').next().unwrap_or(id);
+        fn walk<'a>(
+            r: &'a Resource,
+            id: &str,
+            group: Option<&'a Group>,
+            clone: Option<&'a CloneResource>,
+        ) -> Option<PrimitiveRef<'a>> {
+            match r {
+                Resource::Primitive(p) => (p.id == id).then_some(PrimitiveRef {
+                    primitive: p,
+                    group,
+                    clone,
+                }),
+                Resource::Group(g) => g.members.iter().find(|m| m.id == id).map(|p| PrimitiveRef {
+                    primitive: p,
+                    group: Some(g),
+                    clone,
+                }),
+                Resource::Clone(c) => walk(&c.child, id, group, Some(c)),
+            }
+        }
+        self.resources.iter().find_map(|r| walk(r, id, None, None))
+    }
+
+    /// The meta attributes of the resource `id` at any level (primitive,
+    /// group, clone, group member).
+    pub fn meta_mut(&mut self, id: &str) -> Option<&mut Attrs> {
+        fn walk<'a>(r: &'a mut Resource, id: &str) -> Option<&'a mut Attrs> {
+            match r {
+                Resource::Primitive(p) => (p.id == id).then_some(&mut p.meta),
+                Resource::Group(g) => {
+                    if g.id == id {
+                        return Some(&mut g.meta);
+                    }
+                    g.members
+                        .iter_mut()
+                        .find(|m| m.id == id)
+                        .map(|m| &mut m.meta)
+                }
+                Resource::Clone(c) => {
+                    if c.id == id {
+                        Some(&mut c.meta)
+                    } else {
+                        walk(&mut c.child, id)
+                    }
+                }
+            }
+        }
+        self.resources.iter_mut().find_map(|r| walk(r, id))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeConfig {
     /// Pacemaker's node id (often equal to the name).
