@@ -86,6 +86,32 @@ pub struct NodeConfig {
     pub election_timeout_min_ms: u64,
     #[serde(default = "default_election_max")]
     pub election_timeout_max_ms: u64,
+    /// The DC declares a node lost when it has not answered for this long
+    /// (Corosync's token is 3 s; well under it).
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout_ms: u64,
+    /// Where the OCF resource agents are (`OCF_ROOT`).
+    #[serde(default = "default_ocf_root")]
+    pub ocf_root: PathBuf,
+    /// Where the LSB init scripts of `lsb:` resources are.
+    #[serde(default = "default_lsb_dir")]
+    pub lsb_dir: PathBuf,
+    /// Extra environment given to every resource agent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub agent_env: std::collections::BTreeMap<String, String>,
+    /// The file this was loaded from (agents' `crm_attribute` reads it).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+fn default_node_timeout() -> u64 {
+    1600
+}
+fn default_ocf_root() -> PathBuf {
+    PathBuf::from("/usr/lib/ocf")
+}
+fn default_lsb_dir() -> PathBuf {
+    PathBuf::from("/etc/init.d")
 }
 
 fn default_heartbeat() -> u64 {
@@ -121,6 +147,11 @@ impl NodeConfig {
             heartbeat_ms: default_heartbeat(),
             election_timeout_min_ms: default_election_min(),
             election_timeout_max_ms: default_election_max(),
+            node_timeout_ms: default_node_timeout(),
+            ocf_root: default_ocf_root(),
+            lsb_dir: default_lsb_dir(),
+            agent_env: Default::default(),
+            source: None,
         }
     }
 
@@ -129,7 +160,9 @@ impl NodeConfig {
     }
 
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigFileError> {
-        load_toml(path)
+        let mut cfg: NodeConfig = load_toml(path)?;
+        cfg.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+        Ok(cfg)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ConfigFileError> {

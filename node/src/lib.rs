@@ -1,9 +1,13 @@
 //! `ha-node`: the daemon's library (configuration, TLS, gRPC services, Raft network) shared with `hactl`.
 
+pub mod agent;
 pub mod client;
 pub mod config;
+pub mod dc;
+pub mod executor;
 pub mod join;
 pub mod network;
+pub mod resource;
 pub mod server;
 pub mod setup;
 pub mod tls;

@@ -41,6 +41,8 @@ pub enum DaemonError {
     Listen { addr: String, message: String },
     #[error("gRPC server: {0}")]
     Serve(String),
+    #[error("cannot set up the agents' directories: {0}")]
+    Setup(String),
 }
 
 /// What the services share.
@@ -62,6 +64,10 @@ pub struct Node {
     pub ca: Option<CertKey>,
     /// Hashes of the join tokens this node issued, with their expiry.
     pub tokens: Arc<Mutex<HashMap<String, Instant>>>,
+    /// What the DC loop counted (meaningful on the leader).
+    pub dc_stats: Arc<Mutex<crate::dc::DcStats>>,
+    /// The DC's lost-node timeout.
+    pub node_timeout: Duration,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -114,7 +120,47 @@ pub async fn run(
         channels,
         liveness,
         alive_within: Duration::from_millis(cfg.election_timeout_max_ms.max(500) * 2),
+        dc_stats: Arc::default(),
+        node_timeout: Duration::from_millis(cfg.node_timeout_ms.max(200)),
     };
+    let executor = crate::executor::Executor::start(
+        cfg.name.clone(),
+        agent_env(&cfg)?,
+        Arc::new(node.clone()),
+    );
+    tokio::spawn(crate::dc::run(
+        node.clone(),
+        executor.clone(),
+        crate::dc::DcSettings {
+            node_timeout: node.node_timeout,
+            ..Default::default()
+        },
+        node.dc_stats.clone(),
+    ));
+    // This node's executor starts empty: the cluster forgets what it knew
+    // ran here and probes again (refused while the node is unclean).
+    {
+        let node = node.clone();
+        tokio::spawn(async move {
+            let cmd = Command::SetNodeState {
+                node: node.name.clone(),
+                state: NodeState::Joined,
+            };
+            loop {
+                match node.propose(cmd.clone()).await {
+                    Ok(ApplyResponse::Applied(_)) => break,
+                    Ok(ApplyResponse::Rejected(e)) => {
+                        tracing::info!("rejoin: {e}");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!("rejoin not recorded yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+    }
     let addr: SocketAddr = cfg.listen.parse().map_err(|e| DaemonError::Listen {
         addr: cfg.listen.clone(),
         message: format!("{e}"),
@@ -153,13 +199,114 @@ pub async fn run(
         .add_service(pb::membership_server::MembershipServer::new(
             MembershipService { node: node.clone() },
         ))
+        .add_service(pb::executor_server::ExecutorServer::new(ExecutorService {
+            executor: executor.clone(),
+        }))
         .serve_with_shutdown(addr, shutdown)
         .await
         .map_err(|e| DaemonError::Serve(e.to_string()));
+    executor.cancel_all();
     if let Err(e) = raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");
     }
     result
+}
+
+/// The agents' environment of this node: their state under the data dir,
+/// and `crm_attribute` (this binary under that name) in `HA_SBIN_DIR`.
+fn agent_env(cfg: &NodeConfig) -> Result<crate::agent::AgentEnv, DaemonError> {
+    let state_dir = cfg.data_dir.join("agents");
+    let sbin_dir = cfg.data_dir.join("sbin");
+    let io = |what: &str, e: std::io::Error| DaemonError::Setup(format!("{what}: {e}"));
+    std::fs::create_dir_all(&state_dir).map_err(|e| io(&state_dir.display().to_string(), e))?;
+    std::fs::create_dir_all(&sbin_dir).map_err(|e| io(&sbin_dir.display().to_string(), e))?;
+    let exe = std::env::current_exe().map_err(|e| io("the path of ha-node", e))?;
+    let link = sbin_dir.join("crm_attribute");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&exe, &link).map_err(|e| io(&link.display().to_string(), e))?;
+    let mut extra_env: Vec<(String, String)> = cfg
+        .agent_env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(src) = &cfg.source {
+        extra_env.push(("HA_NODE_CONFIG".into(), src.display().to_string()));
+    }
+    Ok(crate::agent::AgentEnv {
+        node_name: cfg.name.clone(),
+        ocf_root: cfg.ocf_root.clone(),
+        lsb_dir: cfg.lsb_dir.clone(),
+        state_dir,
+        sbin_dir,
+        extra_env,
+    })
+}
+
+impl crate::executor::Proposer for Node {
+    fn propose(
+        &self,
+        cmd: Command,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            match Node::propose(self, cmd).await? {
+                ApplyResponse::Applied(_) => Ok(()),
+                ApplyResponse::Rejected(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+impl Node {
+    /// Commits `cmd` through Raft: here on the leader, else forwarded to it
+    /// (`Admin.Propose`); retried for up to 30 s while there is no leader.
+    pub async fn propose(&self, cmd: Command) -> Result<ApplyResponse, String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last;
+        loop {
+            match self.write(cmd.clone()).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(Some(addr))) => {
+                    let data = serde_json::to_vec(&cmd).map_err(|e| e.to_string())?;
+                    match self.admin_client(&addr) {
+                        Ok(mut c) => {
+                            let mut req = Request::new(pb::Bytes { data });
+                            req.set_timeout(Duration::from_secs(10));
+                            match c.propose(req).await {
+                                Ok(r) => {
+                                    return serde_json::from_slice(&r.into_inner().data)
+                                        .map_err(|e| e.to_string())
+                                }
+                                Err(e) => last = format!("{addr}: {}", e.message()),
+                            }
+                        }
+                        Err(e) => last = e.message().to_string(),
+                    }
+                }
+                Ok(Err(None)) => last = "no leader known".into(),
+                Err(e) => last = e.message().to_string(),
+            }
+            if Instant::now() > deadline {
+                return Err(format!("cannot commit: {last}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+struct ExecutorService {
+    executor: Arc<crate::executor::Executor>,
+}
+
+#[tonic::async_trait]
+impl pb::executor_server::Executor for ExecutorService {
+    async fn execute(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "running resource actions")?;
+        let req: crate::executor::ExecRequest = decode(request.get_ref())?;
+        match self.executor.execute(req).await {
+            Ok(reply) => encode(&reply),
+            Err(e) => Err(Status::unavailable(e)),
+        }
+    }
 }
 
 /// The role of the caller, from its certificate.
@@ -459,6 +606,43 @@ impl pb::admin_server::Admin for AdminService {
         }
     }
 
+    async fn resource(
+        &self,
+        request: Request<pb::ResourceRequest>,
+    ) -> Result<Response<pb::ResourceReply>, Status> {
+        let role = require(&request, OPERATORS, "resource commands")?;
+        let req = request.into_inner();
+        let op: crate::resource::ResourceOp = serde_json::from_str(&req.json)
+            .map_err(|e| Status::invalid_argument(format!("undecodable resource command: {e}")))?;
+        let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
+        if leader {
+            return self.resource_here(&op).await.map(Response::new);
+        }
+        match self.node.leader_addr() {
+            Some(addr) if role != Role::Node => {
+                let mut client = self.node.admin_client(&addr)?;
+                client.resource(Request::new(req)).await
+            }
+            _ => Err(Status::unavailable(
+                "no leader (DC) known: the cluster has no quorum",
+            )),
+        }
+    }
+
+    async fn propose(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "proposing cluster state changes")?;
+        let cmd: Command = decode(request.get_ref())?;
+        if matches!(cmd, Command::ApplyConfig { .. }) {
+            return Err(Status::permission_denied(
+                "configuration changes go through ApplyConfig",
+            ));
+        }
+        match self.node.write(cmd).await? {
+            Ok(resp) => encode(&resp),
+            Err(_) => Err(Status::unavailable("not the leader (DC)")),
+        }
+    }
+
     async fn set_node_state(
         &self,
         request: Request<pb::SetNodeStateRequest>,
@@ -493,6 +677,138 @@ impl pb::admin_server::Admin for AdminService {
                 "no leader (DC) known: the cluster has no quorum",
             )),
         }
+    }
+}
+
+impl AdminService {
+    /// `move`/`ban` without a node: where the resource runs now.
+    fn active_nodes(&self, rsc: &str) -> Vec<String> {
+        let (config, status) = self.node.sm.read(|s| (s.config.clone(), s.status.clone()));
+        let p = ha_scheduler::current_placement(&config, &status, crate::dc::now_secs());
+        let mut leaves: Vec<String> = Vec::new();
+        fn walk(r: &ha_scheduler::model::Resource, id: &str, inside: bool, out: &mut Vec<String>) {
+            use ha_scheduler::model::Resource;
+            match r {
+                Resource::Primitive(p) => {
+                    if inside || p.id == id {
+                        out.push(p.id.clone());
+                    }
+                }
+                Resource::Group(g) => {
+                    let inside = inside || g.id == id;
+                    for m in &g.members {
+                        if inside || m.id == id {
+                            out.push(m.id.clone());
+                        }
+                    }
+                }
+                Resource::Clone(c) => walk(&c.child, id, inside || c.id == id, out),
+            }
+        }
+        for r in &config.resources {
+            walk(r, rsc, false, &mut leaves);
+        }
+        let mut nodes: BTreeSet<String> = BTreeSet::new();
+        for (key, placed) in &p.resources {
+            let base = key.split(['@', ':']).next().unwrap_or(key);
+            if leaves.iter().any(|l| l == base) {
+                nodes.extend(placed.nodes.iter().cloned());
+            }
+        }
+        nodes.into_iter().collect()
+    }
+
+    /// Applies a resource command here (the leader).
+    async fn resource_here(
+        &self,
+        op: &crate::resource::ResourceOp,
+    ) -> Result<pb::ResourceReply, Status> {
+        use crate::resource::{self as r, ResourceOp};
+        let write = |cmd: Command| async move {
+            match self.node.write(cmd).await? {
+                Ok(resp) => resp
+                    .into_result()
+                    .map_err(|e| Status::failed_precondition(e.to_string())),
+                Err(_) => Err(Status::unavailable("this node stopped being the DC; retry")),
+            }
+        };
+        if let ResourceOp::Cleanup { resource, node } = op {
+            let exists = self.node.sm.read(|s| {
+                s.config.primitive(resource).is_some()
+                    || s.status
+                        .nodes
+                        .values()
+                        .any(|n| n.history.contains_key(resource.as_str()))
+            });
+            if !exists {
+                return Err(Status::not_found(format!(
+                    "no resource '{resource}' in the configuration or the history"
+                )));
+            }
+            let v = write(Command::Cleanup {
+                resource: resource.clone(),
+                node: node.clone(),
+            })
+            .await?;
+            return Ok(pb::ResourceReply {
+                message: format!(
+                    "cleaned up {resource} on {}: failures and history forgotten, it is probed again",
+                    node.as_deref().unwrap_or("every node")
+                ),
+                config_epoch: v.config_epoch,
+                status_version: v.status_version,
+            });
+        }
+        for _ in 0..5 {
+            let (epoch, config) = self.node.sm.read(|s| (s.config_epoch, s.config.clone()));
+            let bad = |e: r::ResourceError| Status::failed_precondition(e.to_string());
+            let (new, message) = match op {
+                ResourceOp::Move { resource, node: Some(n) } => (
+                    r::prefer(&config, resource, n).map_err(bad)?,
+                    format!("{resource} prefers {n} (constraint {}); `hactl resource clear {resource}` lifts it", r::prefer_id(resource)),
+                ),
+                ResourceOp::Move { resource, node: None } | ResourceOp::Ban { resource, node: None } => {
+                    let n = r::only_node(resource, &self.active_nodes(resource)).map_err(bad)?;
+                    (
+                        r::ban(&config, resource, &n).map_err(bad)?,
+                        format!("{resource} banned from {n} (constraint {}); `hactl resource clear {resource}` lifts it", r::ban_id(resource, &n)),
+                    )
+                }
+                ResourceOp::Ban { resource, node: Some(n) } => (
+                    r::ban(&config, resource, n).map_err(bad)?,
+                    format!("{resource} banned from {n} (constraint {}); `hactl resource clear {resource}` lifts it", r::ban_id(resource, n)),
+                ),
+                ResourceOp::Clear { resource, node } => (
+                    r::clear(&config, resource, node.as_deref()).map_err(bad)?,
+                    format!("cleared the move/ban constraints of {resource}"),
+                ),
+                ResourceOp::Meta { resource, name, value } => (
+                    r::set_meta(&config, resource, name, value.as_deref()).map_err(bad)?,
+                    match value {
+                        Some(v) => format!("{resource}: {name}={v}"),
+                        None => format!("{resource}: {name} deleted"),
+                    },
+                ),
+                ResourceOp::Cleanup { .. } => unreachable!("handled above"),
+            };
+            match write(Command::ApplyConfig {
+                base_epoch: epoch,
+                config: new,
+            })
+            .await
+            {
+                Ok(v) => {
+                    return Ok(pb::ResourceReply {
+                        message,
+                        config_epoch: v.config_epoch,
+                        status_version: v.status_version,
+                    })
+                }
+                Err(e) if e.message().contains("changed since it was read") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Status::aborted("the configuration kept changing; retry"))
     }
 }
 

@@ -148,6 +148,8 @@ pub enum ApplyError {
         #[serde(skip)]
         error: Option<ConfigError>,
     },
+    #[error("node '{node}' is unclean: it rejoins only after it is fenced (or confirmed down)")]
+    Unclean { node: String },
     #[error("node '{node}' is not in the configuration, so its {what} cannot be set: add the node first")]
     UnknownNode { node: String, what: String },
 }

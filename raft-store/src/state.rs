@@ -276,6 +276,11 @@ impl ClusterState {
                 }
             }
             NodeState::Joined => {
+                if self.status.nodes.get(node).map(|n| n.membership) == Some(Membership::Unclean) {
+                    return Err(ApplyError::Unclean {
+                        node: node.to_string(),
+                    });
+                }
                 let ns = self.node_mut(node);
                 ns.membership = Membership::Online;
                 ns.history.clear();
@@ -1138,6 +1143,22 @@ mod tests {
             record(&mut s, vec![upd("n1", "r1", o)]);
         }
         assert_eq!(tattr(&s, "n1", "fail-count-r1#monitor_20000"), None);
+    }
+
+    #[test]
+    fn an_unclean_node_cannot_rejoin_before_it_is_fenced() {
+        let mut s = with_failures();
+        set_state(&mut s, "n1", NodeState::Unclean);
+        let r = set_state(&mut s, "n1", NodeState::Joined);
+        assert!(
+            matches!(r, Response::Rejected(ApplyError::Unclean { .. })),
+            "{r:?}"
+        );
+        assert_eq!(s.status.nodes["n1"].membership, Membership::Unclean);
+        assert_eq!(s.status.nodes["n1"].history.len(), 5, "nothing changed");
+        set_state(&mut s, "n1", NodeState::Fenced);
+        let r = set_state(&mut s, "n1", NodeState::Joined);
+        assert!(matches!(r, Response::Applied(_)));
     }
 
     #[test]

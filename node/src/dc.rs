@@ -1,0 +1,468 @@
+//! The DC loop: on the Raft leader, on every state change (and every tick),
+//! bring the replicated node membership up to date with who answers, run
+//! the scheduler on the replicated state, and dispatch the transition's
+//! ready actions (those no other planned action must precede) to the
+//! target nodes' executors. Results come back through Raft, which wakes the
+//! loop to re-plan: a transition is never followed blindly after the state
+//! changed under it. A new leader starts from the replicated state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ha_raft_store::{Command, NodeState, OpUpdate};
+use ha_scheduler::model::{Config, Membership, OpRecord, Role, Status};
+use ha_scheduler::transition::{Action, ActionKind, Transition};
+use tokio::sync::mpsc;
+
+use crate::executor::{ExecReply, ExecRequest, Executor};
+use crate::network::split_member;
+use crate::server::Node;
+
+/// Settings of the DC loop.
+#[derive(Debug, Clone)]
+pub struct DcSettings {
+    /// A node that has not answered the leader for this long is lost.
+    pub node_timeout: Duration,
+    /// At most this many actions in flight per node.
+    pub node_action_limit: usize,
+    /// Re-plan at least this often (failure-timeout, date rules).
+    pub tick: Duration,
+}
+
+impl Default for DcSettings {
+    fn default() -> Self {
+        DcSettings {
+            node_timeout: Duration::from_millis(1600),
+            node_action_limit: 16,
+            tick: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Counters the DC keeps (shown by `hactl status --output json`).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DcStats {
+    pub transitions: u64,
+    pub dispatched: u64,
+    pub failed_dispatches: u64,
+}
+
+pub(crate) fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Who is up, from the leader's point of view: this node, and the Raft
+/// members that answered within `within`; with the member addresses.
+pub(crate) fn members_up(
+    node: &Node,
+    within: Duration,
+) -> (BTreeMap<String, String>, BTreeSet<String>, usize, usize) {
+    let m = node.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership().clone();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let mut addrs = BTreeMap::new();
+    let mut up = BTreeSet::new();
+    let mut voters_up = 0;
+    for (id, n) in membership.nodes() {
+        let (name, addr) = split_member(&n.addr);
+        addrs.insert(name.to_string(), addr.to_string());
+        if *id == node.id || node.liveness.alive(*id, within) {
+            up.insert(name.to_string());
+            if voters.contains(id) {
+                voters_up += 1;
+            }
+        }
+    }
+    (addrs, up, voters_up, voters.len())
+}
+
+/// The membership changes that make the replicated status match who is up.
+/// Lost nodes are declared only after `grace` (a new DC first hears from
+/// everyone). An unclean node stays unclean until fenced.
+pub fn membership_changes(
+    config: &Config,
+    status: &Status,
+    up: &BTreeSet<String>,
+    grace_over: bool,
+) -> Vec<Command> {
+    let stonith = config
+        .properties
+        .get("stonith-enabled")
+        .map(|v| ha_scheduler::cib::is_true(v))
+        .unwrap_or(true);
+    let mut out = Vec::new();
+    for n in &config.nodes {
+        let membership = status
+            .nodes
+            .get(&n.name)
+            .map(|s| s.membership)
+            .unwrap_or(Membership::Offline);
+        let is_up = up.contains(&n.name);
+        let state = match (is_up, membership) {
+            (true, Membership::Offline | Membership::Pending) => Some(NodeState::Joined),
+            (false, Membership::Online | Membership::Pending) if grace_over => Some(if stonith {
+                NodeState::Unclean
+            } else {
+                NodeState::Down
+            }),
+            _ => None,
+        };
+        if let Some(state) = state {
+            out.push(Command::SetNodeState {
+                node: n.name.clone(),
+                state,
+            });
+        }
+    }
+    out
+}
+
+/// The executor request for `action` (not fencing), from the configuration.
+pub fn exec_request(
+    config: &Config,
+    t: &Transition,
+    action: &Action,
+) -> Result<ExecRequest, String> {
+    let rsc = action
+        .rsc
+        .as_deref()
+        .ok_or_else(|| "an action without a resource".to_string())?;
+    let p = config
+        .primitive(rsc)
+        .ok_or_else(|| format!("resource '{rsc}' is not in the configuration"))?;
+    let prim = p.primitive;
+    let key = if p.anonymous_clone() {
+        prim.id.clone()
+    } else {
+        rsc.to_string()
+    };
+    let (name, interval_ms) = match &action.kind {
+        ActionKind::Monitor { interval_ms } => ("monitor".to_string(), *interval_ms),
+        k => (k.name(), 0),
+    };
+    let op = prim
+        .ops
+        .iter()
+        .find(|o| o.name == name && o.interval_ms == interval_ms);
+    let timeout_ms = op
+        .and_then(|o| o.attrs.get("timeout"))
+        .or_else(|| config.op_defaults.get("timeout"))
+        .and_then(|v| ha_scheduler::cib::parse_interval_ms(v))
+        .filter(|&ms| ms > 0)
+        .unwrap_or(20_000);
+    let promoted_monitor = op
+        .and_then(|o| o.attrs.get("role"))
+        .and_then(|r| Role::parse(r))
+        == Some(Role::Promoted);
+    let expected_rc = match (&action.kind, interval_ms) {
+        (ActionKind::Monitor { .. }, 0) => 7,
+        (ActionKind::Monitor { .. }, _) if promoted_monitor => 8,
+        _ => 0,
+    };
+    let mut meta = BTreeMap::new();
+    let eff = p.effective_meta(config);
+    for (k, v) in &eff {
+        meta.insert(k.replace('-', "_"), v.clone());
+    }
+    if let Some(c) = p.clone {
+        let get = |k: &str, d: usize| -> String {
+            c.meta.get(k).cloned().unwrap_or_else(|| d.to_string())
+        };
+        let clone_max = get("clone-max", config.nodes.len());
+        let promoted_max = c
+            .meta
+            .get("promoted-max")
+            .or_else(|| c.meta.get("master-max"))
+            .cloned()
+            .unwrap_or_else(|| "1".into());
+        let promoted_node_max = c
+            .meta
+            .get("promoted-node-max")
+            .or_else(|| c.meta.get("master-node-max"))
+            .cloned()
+            .unwrap_or_else(|| "1".into());
+        meta.insert("clone_max".into(), clone_max);
+        meta.insert("clone_node_max".into(), get("clone-node-max", 1));
+        meta.insert(
+            "notify".into(),
+            c.meta
+                .get("notify")
+                .cloned()
+                .unwrap_or_else(|| "false".into()),
+        );
+        meta.insert(
+            "globally_unique".into(),
+            c.meta
+                .get("globally-unique")
+                .cloned()
+                .unwrap_or_else(|| "false".into()),
+        );
+        if c.promotable {
+            meta.insert("promoted_max".into(), promoted_max.clone());
+            meta.insert("promoted_node_max".into(), promoted_node_max.clone());
+            meta.insert("master_max".into(), promoted_max);
+            meta.insert("master_node_max".into(), promoted_node_max);
+        }
+        let instance = rsc.rsplit_once(':').map(|(_, n)| n).unwrap_or("0");
+        meta.insert("clone".into(), instance.to_string());
+    }
+    let (migrate_source, migrate_target) = match action.kind {
+        ActionKind::MigrateTo | ActionKind::MigrateFrom => {
+            let other = t.actions.iter().find(|a| {
+                a.rsc == action.rsc
+                    && matches!(
+                        (&action.kind, &a.kind),
+                        (ActionKind::MigrateTo, ActionKind::MigrateFrom)
+                            | (ActionKind::MigrateFrom, ActionKind::MigrateTo)
+                    )
+            });
+            let other = other.map(|a| a.node.clone());
+            if action.kind == ActionKind::MigrateTo {
+                (Some(action.node.clone()), other)
+            } else {
+                (other, Some(action.node.clone()))
+            }
+        }
+        _ => (None, None),
+    };
+    if let Some(s) = &migrate_source {
+        meta.insert("migrate_source".into(), s.clone());
+    }
+    if let Some(t) = &migrate_target {
+        meta.insert("migrate_target".into(), t.clone());
+    }
+    Ok(ExecRequest {
+        key,
+        class: prim.class.clone(),
+        provider: prim.provider.clone(),
+        agent: prim.agent.clone(),
+        action: name,
+        interval_ms,
+        timeout_ms,
+        params: prim.params.clone(),
+        meta,
+        expected_rc,
+        migrate_source,
+        migrate_target,
+    })
+}
+
+/// The actions of `t` that can be dispatched now: nothing planned must
+/// precede them, they are not fencing or notifications (fencing is the
+/// fencer's, notifications are sent around the action they belong to).
+pub fn ready_actions(t: &Transition) -> Vec<&Action> {
+    let blocked: BTreeSet<usize> = t.edges.iter().map(|&(_, b)| b).collect();
+    t.actions
+        .iter()
+        .filter(|a| !blocked.contains(&a.id))
+        .filter(|a| !matches!(a.kind, ActionKind::Fence | ActionKind::Notify))
+        .collect()
+}
+
+fn action_key(a: &Action) -> String {
+    format!(
+        "{}|{}|{}",
+        a.kind.name(),
+        a.rsc.as_deref().unwrap_or(""),
+        a.node
+    )
+}
+
+struct Done {
+    key: String,
+    rsc: String,
+    ok: bool,
+}
+
+/// Runs the DC loop until the process ends.
+pub async fn run(
+    node: Node,
+    executor: Arc<Executor>,
+    settings: DcSettings,
+    stats: Arc<std::sync::Mutex<DcStats>>,
+) {
+    let mut versions = node.sm.subscribe();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    // action key -> (resource, node)
+    let mut inflight: HashMap<String, (String, String)> = HashMap::new();
+    let mut retry_after: HashMap<String, Instant> = HashMap::new();
+    let mut leader_since: Option<Instant> = None;
+    let mut tick = tokio::time::interval(settings.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            r = versions.changed() => if r.is_err() { return },
+            Some(d) = done_rx.recv() => {
+                inflight.remove(&d.key);
+                if !d.ok {
+                    retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
+                }
+                let _ = d.rsc;
+                while let Ok(d) = done_rx.try_recv() {
+                    inflight.remove(&d.key);
+                    if !d.ok {
+                        retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+        }
+        let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
+        if !leader {
+            leader_since = None;
+            continue;
+        }
+        let since = *leader_since.get_or_insert_with(Instant::now);
+        let (addrs, up, voters_up, voters) = members_up(&node, settings.node_timeout);
+        let state = node.sm.state();
+        let changes = membership_changes(
+            &state.config,
+            &state.status,
+            &up,
+            since.elapsed() > settings.node_timeout * 2,
+        );
+        if !changes.is_empty() {
+            for c in changes {
+                tracing::info!("membership: {c:?}");
+                if let Err(e) = node.propose(c).await {
+                    tracing::warn!("cannot record a membership change: {e}");
+                }
+            }
+            continue; // the new state wakes us
+        }
+        let mut status = state.status.clone();
+        status.have_quorum = voters_up * 2 > voters;
+        status.dc = Some(node.name.clone());
+        let t = ha_scheduler::schedule(&state.config, &status, now_secs());
+        if let Ok(mut s) = stats.lock() {
+            s.transitions += 1;
+        }
+        let now = Instant::now();
+        retry_after.retain(|_, t| *t > now);
+        let busy: BTreeSet<String> = inflight.values().map(|(r, _)| r.clone()).collect();
+        let mut per_node: HashMap<String, usize> = HashMap::new();
+        for (_, n) in inflight.values() {
+            *per_node.entry(n.clone()).or_default() += 1;
+        }
+        let mut started_rsc: BTreeSet<String> = BTreeSet::new();
+        for a in ready_actions(&t) {
+            let key = action_key(a);
+            let rsc = a.rsc.clone().unwrap_or_default();
+            if inflight.contains_key(&key)
+                || retry_after.contains_key(&key)
+                || busy.contains(&rsc)
+                || started_rsc.contains(&rsc)
+            {
+                continue;
+            }
+            let online = state
+                .status
+                .nodes
+                .get(&a.node)
+                .is_some_and(|s| s.membership == Membership::Online);
+            if !online || !up.contains(&a.node) {
+                continue;
+            }
+            let count = per_node.entry(a.node.clone()).or_default();
+            if *count >= settings.node_action_limit {
+                continue;
+            }
+            let req = match exec_request(&state.config, &t, a) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("cannot run {key}: {e}");
+                    continue;
+                }
+            };
+            *count += 1;
+            started_rsc.insert(rsc.clone());
+            inflight.insert(key.clone(), (rsc.clone(), a.node.clone()));
+            if let Ok(mut s) = stats.lock() {
+                s.dispatched += 1;
+            }
+            tracing::info!(action = %a.kind.name(), resource = %rsc, node = %a.node, reason = %a.reason, "dispatch");
+            let done = done_tx.clone();
+            let node2 = node.clone();
+            let exec = executor.clone();
+            let addr = addrs.get(&a.node).cloned();
+            let target = a.node.clone();
+            let stats2 = stats.clone();
+            tokio::spawn(async move {
+                let result = dispatch(&node2, &exec, &target, addr.as_deref(), req).await;
+                let ok = match result {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!(node = %target, "dispatch failed: {e}");
+                        if let Ok(mut s) = stats2.lock() {
+                            s.failed_dispatches += 1;
+                        }
+                        false
+                    }
+                };
+                let _ = done.send(Done { key, rsc, ok });
+            });
+        }
+    }
+}
+
+/// Runs `req` on `target`: stonith-class resources are the fencer's (their
+/// start/stop/monitor only say the device is configured: answered here),
+/// this node's executor directly, others' over gRPC.
+async fn dispatch(
+    node: &Node,
+    executor: &Arc<Executor>,
+    target: &str,
+    addr: Option<&str>,
+    req: ExecRequest,
+) -> Result<ExecReply, String> {
+    if req.class == "stonith" {
+        let rc = if req.action == "monitor" && req.interval_ms == 0 {
+            7
+        } else {
+            0
+        };
+        let rc = if req.action == "stop" { 0 } else { rc };
+        let op = OpRecord {
+            id: req.record_id(),
+            operation: req.action.clone(),
+            interval_ms: req.interval_ms,
+            call_id: (now_secs() * 1000) + 1,
+            rc,
+            op_status: 0,
+            expected_rc: Some(req.expected_rc),
+            last_rc_change: Some(now_secs()),
+            ..Default::default()
+        };
+        let cmd = Command::RecordOps {
+            ops: vec![OpUpdate {
+                node: target.to_string(),
+                resource: req.key.clone(),
+                class: req.class.clone(),
+                provider: req.provider.clone(),
+                agent: req.agent.clone(),
+                op: op.clone(),
+            }],
+        };
+        node.propose(cmd).await?;
+        return Ok(ExecReply { op });
+    }
+    if target == node.name {
+        return executor.execute(req).await;
+    }
+    let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
+    let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
+    let mut client =
+        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(usize::MAX);
+    let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+    let mut r = tonic::Request::new(crate::pb::Bytes { data });
+    r.set_timeout(Duration::from_millis(req.timeout_ms + 30_000));
+    let reply = client
+        .execute(r)
+        .await
+        .map_err(|s| format!("{target}: {}", s.message()))?;
+    serde_json::from_slice(&reply.into_inner().data).map_err(|e| e.to_string())
+}

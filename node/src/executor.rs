@@ -1,0 +1,323 @@
+//! The local executor (one per node): runs the actions the DC sends through
+//! the resource agents ([`crate::agent`]), one action at a time per resource,
+//! keeps recurring monitors running (reporting only when their result
+//! changes), and records every result through Raft (batched: one
+//! `RecordOps` entry for the results that finish together) before answering.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ha_raft_store::{Command, OpUpdate};
+use ha_scheduler::model::{Attrs, OpRecord};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::agent::{self, AgentEnv, AgentRequest, AgentSpec};
+
+/// One action for one resource on this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The resource as this node's history knows it (`rsc`, or `rsc:N` for
+    /// globally-unique clone instances); the agent's `OCF_RESOURCE_INSTANCE`.
+    pub key: String,
+    pub class: String,
+    pub provider: Option<String>,
+    pub agent: String,
+    /// `start`, `stop`, `monitor`, `promote`, `demote`, `migrate_to`,
+    /// `migrate_from`, `notify`.
+    pub action: String,
+    /// Recurring monitor period; 0 for one-shot actions and probes.
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub params: Attrs,
+    /// `OCF_RESKEY_CRM_meta_*` (names without the prefix).
+    pub meta: Attrs,
+    /// What the DC expects (0, 7 for probes, 8 for promoted monitors).
+    pub expected_rc: i32,
+    #[serde(default)]
+    pub migrate_source: Option<String>,
+    #[serde(default)]
+    pub migrate_target: Option<String>,
+}
+
+impl ExecRequest {
+    pub fn is_probe(&self) -> bool {
+        self.action == "monitor" && self.interval_ms == 0
+    }
+
+    /// The history record's id, as Pacemaker names them.
+    pub fn record_id(&self) -> String {
+        if self.interval_ms > 0 {
+            format!("{}_{}_{}", self.key, self.action, self.interval_ms)
+        } else {
+            format!("{}_last_0", self.key)
+        }
+    }
+
+    /// Whether it changes what runs (and so ends the resource's recurring monitors).
+    fn changes_state(&self) -> bool {
+        matches!(
+            self.action.as_str(),
+            "start" | "stop" | "promote" | "demote" | "migrate_to" | "migrate_from"
+        )
+    }
+}
+
+/// What the executor answers: the recorded result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecReply {
+    pub op: OpRecord,
+}
+
+/// Writes commands through Raft from this node (locally on the leader,
+/// forwarded otherwise); retries until committed or `deadline`.
+pub trait Proposer: Send + Sync + 'static {
+    fn propose(
+        &self,
+        cmd: Command,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+type Pending = (OpUpdate, oneshot::Sender<Result<(), String>>);
+
+/// The executor of this node.
+pub struct Executor {
+    node: String,
+    env: AgentEnv,
+    results: mpsc::Sender<Pending>,
+    call_id: AtomicI64,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Running recurring monitors by (key, interval).
+    monitors: Mutex<HashMap<(String, u64), tokio::task::JoinHandle<()>>>,
+    metadata: agent::MetadataCache,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Executor {
+    /// Starts the executor and its result writer.
+    pub fn start(node: String, env: AgentEnv, proposer: Arc<dyn Proposer>) -> Arc<Executor> {
+        let (tx, rx) = mpsc::channel::<Pending>(1024);
+        tokio::spawn(write_results(rx, proposer));
+        // Call ids order a node's history: start above anything an earlier
+        // run of this node recorded (milliseconds since the epoch).
+        let first = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(1);
+        Arc::new(Executor {
+            node,
+            env,
+            results: tx,
+            call_id: AtomicI64::new(first),
+            locks: Mutex::default(),
+            monitors: Mutex::default(),
+            metadata: agent::MetadataCache::default(),
+        })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn lock_of(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+
+    fn cancel_monitors(&self, key: &str, only: Option<u64>) {
+        let mut m = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|(k, ms), task| {
+            let hit = k == key && only.is_none_or(|o| o == *ms);
+            if hit {
+                task.abort();
+            }
+            !hit
+        });
+    }
+
+    /// Cancels every recurring monitor (the node is stopping).
+    pub fn cancel_all(&self) {
+        let mut m = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, t) in m.drain() {
+            t.abort();
+        }
+    }
+
+    /// Keys and intervals of the recurring monitors running now.
+    pub fn running_monitors(&self) -> Vec<(String, u64)> {
+        let m = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(String, u64)> = m.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Runs `req`, records the result through Raft, and answers it.
+    pub async fn execute(self: &Arc<Self>, req: ExecRequest) -> Result<ExecReply, String> {
+        let lock = self.lock_of(&req.key);
+        let _guard = lock.lock().await;
+        if req.changes_state() {
+            self.cancel_monitors(&req.key, None);
+        }
+        if req.action == "monitor" && req.interval_ms > 0 {
+            self.cancel_monitors(&req.key, Some(req.interval_ms));
+        }
+        let op = self.run_once(&req).await;
+        self.record(&req, op.clone()).await?;
+        if req.action == "monitor" && req.interval_ms > 0 {
+            let me = Arc::clone(self);
+            let first = op.clone();
+            let r = req.clone();
+            let task = tokio::spawn(async move { me.recurring(r, first).await });
+            let mut m = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+            m.insert((req.key.clone(), req.interval_ms), task);
+        }
+        Ok(ExecReply { op })
+    }
+
+    /// A recurring monitor: runs every interval, records only changes.
+    async fn recurring(self: Arc<Self>, req: ExecRequest, first: OpRecord) {
+        let mut last = (first.rc, first.op_status);
+        let mut tick = tokio::time::interval(Duration::from_millis(req.interval_ms.max(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let lock = self.lock_of(&req.key);
+            let op = {
+                let _guard = lock.lock().await;
+                self.run_once(&req).await
+            };
+            if (op.rc, op.op_status) != last {
+                tracing::info!(
+                    resource = %req.key, interval_ms = req.interval_ms, rc = op.rc,
+                    op_status = op.op_status, reason = ?op.exit_reason,
+                    "monitor result changed"
+                );
+                if self.record(&req, op.clone()).await.is_ok() {
+                    last = (op.rc, op.op_status);
+                }
+            }
+        }
+    }
+
+    async fn run_once(&self, req: &ExecRequest) -> OpRecord {
+        let spec = AgentSpec {
+            class: req.class.clone(),
+            provider: req.provider.clone(),
+            agent: req.agent.clone(),
+        };
+        let call_id = self.call_id.fetch_add(1, Ordering::SeqCst);
+        let mut record = OpRecord {
+            id: req.record_id(),
+            operation: req.action.clone(),
+            interval_ms: req.interval_ms,
+            call_id,
+            rc: 0,
+            op_status: 0,
+            expected_rc: Some(req.expected_rc),
+            last_rc_change: Some(now_secs()),
+            migrate_source: req.migrate_source.clone(),
+            migrate_target: req.migrate_target.clone(),
+            op_digest: None,
+            exit_reason: None,
+        };
+        // Configured parameters are checked against the agent's meta-data
+        // before it is started: a missing required one is "not configured".
+        if req.action == "start" && req.class == "ocf" {
+            if let Ok(md) = self.metadata.get(&self.env, &spec).await {
+                let problems = agent::check_params(&md, &req.params);
+                let missing: Vec<String> = problems
+                    .iter()
+                    .filter(|p| matches!(p, agent::ParamProblem::MissingRequired(_)))
+                    .map(|p| p.to_string())
+                    .collect();
+                for p in &problems {
+                    tracing::warn!(resource = %req.key, "{p}");
+                }
+                if !missing.is_empty() {
+                    record.rc = 6;
+                    record.exit_reason = Some(missing.join("; "));
+                    return record;
+                }
+            }
+        }
+        let mut meta = req.meta.clone();
+        meta.insert("interval".into(), req.interval_ms.to_string());
+        meta.insert("timeout".into(), req.timeout_ms.to_string());
+        let ar = AgentRequest {
+            spec,
+            instance: req.key.clone(),
+            action: req.action.clone(),
+            interval_ms: req.interval_ms,
+            timeout: Duration::from_millis(req.timeout_ms.max(1)),
+            params: req.params.clone(),
+            meta,
+        };
+        let res = agent::run_agent(&self.env, &ar).await;
+        tracing::debug!(
+            resource = %req.key, action = %req.action, interval_ms = req.interval_ms,
+            rc = res.rc, op_status = res.op_status, ms = res.duration.as_millis() as u64,
+            "agent finished"
+        );
+        if res.op_status != 0 || (res.rc != req.expected_rc && !req.is_probe()) {
+            tracing::warn!(
+                resource = %req.key, action = %req.action, rc = res.rc, op_status = res.op_status,
+                reason = ?res.exit_reason, output = %res.output_tail.trim(),
+                "action did not return what was expected ({})", req.expected_rc
+            );
+        }
+        record.rc = res.rc;
+        record.op_status = res.op_status;
+        record.exit_reason = res.exit_reason;
+        record
+    }
+
+    async fn record(&self, req: &ExecRequest, op: OpRecord) -> Result<(), String> {
+        let update = OpUpdate {
+            node: self.node.clone(),
+            resource: req.key.clone(),
+            class: req.class.clone(),
+            provider: req.provider.clone(),
+            agent: req.agent.clone(),
+            op,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.results
+            .send((update, tx))
+            .await
+            .map_err(|_| "the result writer stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the result writer stopped".to_string())?
+    }
+}
+
+/// Collects results that finish together into one `RecordOps` entry (each
+/// Raft append is an fsync).
+async fn write_results(mut rx: mpsc::Receiver<Pending>, proposer: Arc<dyn Proposer>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (ops, waiters): (Vec<OpUpdate>, Vec<_>) = batch.into_iter().unzip();
+        let n = ops.len();
+        let result = proposer.propose(Command::RecordOps { ops }).await;
+        if let Err(e) = &result {
+            tracing::warn!("cannot record {n} operation results: {e}");
+        }
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
