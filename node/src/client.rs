@@ -182,6 +182,19 @@ impl Client {
         Err(ClientError::NoEndpoint(errors.join("; ")))
     }
 
+    /// A resource command (cleanup, move, ban, clear, meta): what was done.
+    pub async fn resource(
+        &self,
+        op: &crate::resource::ResourceOp,
+    ) -> Result<pb::ResourceReply, ClientError> {
+        let json = serde_json::to_string(op).unwrap_or_default();
+        self.each(|mut c| {
+            let req = pb::ResourceRequest { json: json.clone() };
+            async move { c.resource(req).await }
+        })
+        .await
+    }
+
     /// `standby` or `online`.
     pub async fn set_node_state(&self, node: &str, state: &str) -> Result<u64, ClientError> {
         let r = self

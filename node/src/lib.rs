@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod crm_attribute;
 pub mod dc;
 pub mod executor;
 pub mod join;

@@ -476,7 +476,19 @@ impl Node {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         let t = ha_scheduler::schedule(&state.config, &status, now);
-        let placement = t.placement.to_json();
+        let target = t.placement.to_json();
+        let placement = ha_scheduler::current_placement(&state.config, &status, now).to_json();
+        let pending: Vec<serde_json::Value> = t
+            .actions
+            .iter()
+            .take(50)
+            .map(|a| json!({"action": a.kind.name(), "resource": a.rsc, "node": a.node, "reason": a.reason}))
+            .collect();
+        let dc_stats = self
+            .dc_stats
+            .lock()
+            .map(|s| serde_json::to_value(&*s).unwrap_or_default())
+            .unwrap_or_default();
         let mut nodes = Vec::new();
         let mut seen = BTreeSet::new();
         for (name, up) in &online {
@@ -514,7 +526,7 @@ impl Node {
                         failed.push(json!({
                             "resource": rsc, "node": node, "operation": op.operation,
                             "interval_ms": op.interval_ms, "rc": op.rc, "op_status": op.op_status,
-                            "last_rc_change": op.last_rc_change,
+                            "last_rc_change": op.last_rc_change, "exit_reason": op.exit_reason,
                         }));
                     }
                 }
@@ -535,6 +547,14 @@ impl Node {
             "quorum": quorum,
             "nodes": nodes,
             "resources": placement["resources"],
+            "target": target["resources"],
+            "pending_actions": pending,
+            "node_attributes": state.config.nodes.iter().map(|n| {
+                let transient = state.status.nodes.get(&n.name).map(|s| s.transient_attributes.clone()).unwrap_or_default();
+                (n.name.clone(), json!({"permanent": n.attributes, "transient": transient}))
+            }).collect::<serde_json::Map<String, serde_json::Value>>(),
+            "pending_count": t.actions.len(),
+            "dc_stats": if is_leader { dc_stats } else { serde_json::Value::Null },
             "config_epoch": state.config_epoch,
             "term": m.current_term,
             "last_applied": m.last_applied.map(|l| l.index),

@@ -21,6 +21,16 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // Resource agents call us as `crm_attribute` (a link in HA_SBIN_DIR).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if called_as == "crm_attribute" {
+        return ha_node::crm_attribute::main(args);
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

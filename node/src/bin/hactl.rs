@@ -97,6 +97,9 @@ enum Command {
     /// Put a node in standby or bring it back online.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Resource commands: cleanup, move, ban, clear, restart (operator).
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Join tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -149,6 +152,48 @@ enum ConfigCommand {
     /// Edit the configuration in crm shell syntax with $EDITOR; applied
     /// atomically, the editor reopens with the error when it does not load.
     Edit,
+}
+
+#[derive(Subcommand)]
+enum ResourceCommand {
+    /// Forget RSC's failures and operation history (on NODE, or every
+    /// node): the cluster probes it again and may start it where it failed.
+    Cleanup {
+        rsc: String,
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Move RSC to NODE (a `cli-prefer-RSC` constraint); without NODE, away
+    /// from where it runs (a ban). `clear` lifts it.
+    Move {
+        rsc: String,
+        node: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Keep RSC off NODE (default: where it runs) (`cli-ban-RSC-on-NODE`).
+    Ban {
+        rsc: String,
+        node: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Remove the constraints `move` and `ban` made (only NODE's if given).
+    Clear {
+        rsc: String,
+        node: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Stop RSC everywhere, then start it again; waits for both.
+    Restart {
+        rsc: String,
+        /// How long to wait for the stop (and again for the start), seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,6 +273,51 @@ fn main() -> ExitCode {
         }
         Command::Node(NodeCommand::Online { node }) => {
             edge(cluster::node_state(cli.config.as_deref(), &node, "online"))
+        }
+        Command::Resource(rc) => {
+            use ha_node::resource::ResourceOp;
+            let (op, output) = match rc {
+                ResourceCommand::Cleanup { rsc, node, output } => (
+                    ResourceOp::Cleanup {
+                        resource: rsc,
+                        node,
+                    },
+                    output,
+                ),
+                ResourceCommand::Move { rsc, node, output } => (
+                    ResourceOp::Move {
+                        resource: rsc,
+                        node,
+                    },
+                    output,
+                ),
+                ResourceCommand::Ban { rsc, node, output } => (
+                    ResourceOp::Ban {
+                        resource: rsc,
+                        node,
+                    },
+                    output,
+                ),
+                ResourceCommand::Clear { rsc, node, output } => (
+                    ResourceOp::Clear {
+                        resource: rsc,
+                        node,
+                    },
+                    output,
+                ),
+                ResourceCommand::Restart { rsc, timeout } => {
+                    return edge(cluster::resource_restart(
+                        cli.config.as_deref(),
+                        &rsc,
+                        std::time::Duration::from_secs(timeout),
+                    ))
+                }
+            };
+            edge(cluster::resource(
+                cli.config.as_deref(),
+                op,
+                output == Output::Json,
+            ))
         }
         Command::Token(TokenCommand::Create { ttl }) => {
             edge(cluster::token_create(cli.config.as_deref(), ttl))

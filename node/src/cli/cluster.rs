@@ -106,6 +106,40 @@ pub fn init(name: &str, addr: &str, data_dir: &Path, id: u64, start: bool) -> an
     Ok(())
 }
 
+/// An OCF exit code as `crm_mon` names it.
+pub fn ocf_rc_name(rc: i64) -> String {
+    let name = match rc {
+        0 => "ok",
+        1 => "error",
+        2 => "invalid parameter",
+        3 => "unimplemented feature",
+        4 => "insufficient privileges",
+        5 => "not installed",
+        6 => "not configured",
+        7 => "not running",
+        8 => "promoted",
+        9 => "promoted (failed)",
+        _ => return format!("rc {rc}"),
+    };
+    format!("'{name}' ({rc})")
+}
+
+/// An execution status (Pacemaker's numbering).
+pub fn exec_status_name(s: i64) -> &'static str {
+    match s {
+        -1 => "pending",
+        0 => "complete",
+        1 => "cancelled",
+        2 => "timed out",
+        3 => "not supported",
+        4 => "error",
+        5 => "hard error",
+        6 => "fatal error",
+        7 => "not installed",
+        _ => "unknown status",
+    }
+}
+
 pub fn render_status(v: &Value) -> String {
     let mut s = String::from("Cluster Summary:\n");
     let dc = v["dc"].as_str().unwrap_or("NONE");
@@ -158,14 +192,18 @@ pub fn render_status(v: &Value) -> String {
     if let Some(f) = v["failed_actions"].as_array().filter(|f| !f.is_empty()) {
         s.push_str("\nFailed Resource Actions:\n");
         for a in f {
+            let reason = a["exit_reason"]
+                .as_str()
+                .map(|r| format!(": '{r}'"))
+                .unwrap_or_default();
             s.push_str(&format!(
-                "  * {}_{}_{} on {} returned {} (status {})\n",
+                "  * {}_{}_{} on {} returned {} ({}){reason}\n",
                 a["resource"].as_str().unwrap_or("?"),
                 a["operation"].as_str().unwrap_or("?"),
                 a["interval_ms"],
                 a["node"].as_str().unwrap_or("?"),
-                a["rc"],
-                a["op_status"]
+                ocf_rc_name(a["rc"].as_i64().unwrap_or(-1)),
+                exec_status_name(a["op_status"].as_i64().unwrap_or(0)),
             ));
         }
     }
@@ -182,6 +220,23 @@ pub fn render_status(v: &Value) -> String {
                 e["action"].as_str().unwrap_or("?"),
                 e["target"].as_str().unwrap_or("?"),
                 e["time"]
+            ));
+        }
+    }
+    if let Some(n) = v["pending_count"].as_u64().filter(|&n| n > 0) {
+        s.push_str(&format!("\nPending actions: {n}\n"));
+        for a in v["pending_actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(10)
+        {
+            s.push_str(&format!(
+                "  * {} {} on {} ({})\n",
+                a["action"].as_str().unwrap_or("?"),
+                a["resource"].as_str().unwrap_or(""),
+                a["node"].as_str().unwrap_or("?"),
+                a["reason"].as_str().unwrap_or("")
             ));
         }
     }
@@ -571,4 +626,111 @@ pub fn node_remove(config: Option<&Path>, node: &str) -> anyhow::Result<()> {
     rt.block_on(async { Client::new(&cfg)?.remove_member(node).await })?;
     println!("{node}: removed from the membership");
     Ok(())
+}
+
+/// `hactl resource cleanup|move|ban|clear|meta`: prints what was done.
+pub fn resource(
+    config: Option<&Path>,
+    op: ha_node::resource::ResourceOp,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let r = rt.block_on(async { Client::new(&cfg)?.resource(&op).await })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"message": r.message, "config_epoch": r.config_epoch, "status_version": r.status_version})
+        );
+    } else {
+        println!("{}", r.message);
+    }
+    Ok(())
+}
+
+/// The nodes where `rsc` (a primitive, group, clone or member id) is
+/// active in a status JSON's `resources`, and in what roles.
+fn active_in(status: &Value, rsc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, r) in status["resources"].as_object().into_iter().flatten() {
+        let base = key.split(['@', ':']).next().unwrap_or(key);
+        if base != rsc {
+            continue;
+        }
+        for n in r["nodes"].as_array().into_iter().flatten() {
+            out.push((
+                n.as_str().unwrap_or("?").to_string(),
+                r["role"].as_str().unwrap_or("?").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// `hactl resource restart RSC`: `target-role=Stopped`, wait until it is
+/// stopped everywhere, then its previous `target-role` back; waits until it
+/// runs again. Progress on stderr.
+pub fn resource_restart(config: Option<&Path>, rsc: &str, timeout: Duration) -> anyhow::Result<()> {
+    use ha_node::resource::ResourceOp;
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = Client::new(&cfg)?;
+        let (_, config) = client.get_config().await?;
+        let mut probe = config.clone();
+        let before = probe
+            .meta_mut(rsc)
+            .with_context(|| format!("no resource '{rsc}' in the configuration"))?
+            .get("target-role")
+            .cloned();
+        let st = client.status().await?;
+        let was = active_in(&st, rsc);
+        anyhow::ensure!(
+            !was.is_empty(),
+            "'{rsc}' is not running: nothing to restart"
+        );
+        client
+            .resource(&ResourceOp::Meta {
+                resource: rsc.to_string(),
+                name: "target-role".into(),
+                value: Some("Stopped".into()),
+            })
+            .await?;
+        eprintln!("restart {rsc}: stopping ({} instance(s))", was.len());
+        let start = Instant::now();
+        let restore = ResourceOp::Meta {
+            resource: rsc.to_string(),
+            name: "target-role".into(),
+            value: before,
+        };
+        loop {
+            let st = client.status().await?;
+            if active_in(&st, rsc).is_empty() {
+                break;
+            }
+            if start.elapsed() > timeout {
+                client.resource(&restore).await?;
+                anyhow::bail!("{rsc} did not stop within {timeout:?}; its target-role is restored");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!(
+            "restart {rsc}: stopped after {:.1}s, starting",
+            start.elapsed().as_secs_f64()
+        );
+        client.resource(&restore).await?;
+        loop {
+            let st = client.status().await?;
+            if active_in(&st, rsc).len() >= was.len() {
+                println!("{rsc} restarted in {:.1}s", start.elapsed().as_secs_f64());
+                return Ok(());
+            }
+            if start.elapsed() > timeout * 2 {
+                anyhow::bail!(
+                    "{rsc} stopped but did not start again within {timeout:?}: see hactl status"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
 }
