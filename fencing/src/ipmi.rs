@@ -317,25 +317,27 @@ fn classify(call: &Call<'_>, code: Option<i32>, stderr: &str, stdout: &str) -> F
         }
     };
     let l = useful.to_ascii_lowercase();
+    // The BMC never answered the first request: nothing was authenticated yet.
+    const NO_ANSWER: [&str; 4] = [
+        "get auth capabilities error",
+        "error issuing get channel authentication capabilities",
+        "no response",
+        "address lookup",
+    ];
     const AUTH: [&str; 8] = [
         "rakp 2 hmac is invalid",
         "unauthorized name",
         "activate session command failed",
         "invalid user name",
-        "authentication",
+        "authentication failed",
         "password",
         "insufficient privilege",
         "requested privilege level",
     ];
-    const UNREACHABLE: [&str; 6] = [
-        "get auth capabilities error",
-        "get channel authentication capabilities",
-        "no response",
-        "address lookup",
-        "connection refused",
-        "unable to establish",
-    ];
-    if AUTH.iter().any(|m| l.contains(m)) {
+    const UNREACHABLE: [&str; 2] = ["connection refused", "unable to establish"];
+    if NO_ANSWER.iter().any(|m| l.contains(m)) {
+        call.unreachable(&detail)
+    } else if AUTH.iter().any(|m| l.contains(m)) {
         call.auth(&detail)
     } else if UNREACHABLE.iter().any(|m| l.contains(m)) {
         call.unreachable(&detail)
