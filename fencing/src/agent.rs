@@ -192,7 +192,7 @@ impl AgentDevice {
     }
 
     fn error(&self, call: &Call<'_>, out: &process::Output) -> FenceError {
-        let mut detail = last_lines(&out.stderr, 3);
+        let mut detail = last_lines(&without_python_warnings(&out.stderr), 3);
         if detail.is_empty() {
             detail = last_lines(&out.stdout, 3);
         }
@@ -345,6 +345,30 @@ pub async fn agent_metadata(
         .await
 }
 
+/// stderr without Python warnings ("file:5: DeprecationWarning: ..." and
+/// the indented source line after it), which every fence-agents call prints.
+pub(crate) fn without_python_warnings(stderr: &str) -> String {
+    let mut out = Vec::new();
+    let mut skip_indented = false;
+    for line in stderr.lines() {
+        if skip_indented && line.starts_with([' ', '\t']) {
+            skip_indented = false;
+            continue;
+        }
+        skip_indented = false;
+        let is_warning = line
+            .split(": ")
+            .nth(1)
+            .is_some_and(|w| w.ends_with("Warning") && !w.contains(' '));
+        if is_warning {
+            skip_indented = true;
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n")
+}
+
 /// Output of `list`: one `plug[,alias]` per line; NOTICE/ERROR lines skipped.
 pub(crate) fn parse_list(stdout: &str) -> Vec<String> {
     let mut v = Vec::new();
@@ -369,6 +393,12 @@ pub(crate) fn parse_list(stdout: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_warnings_dropped() {
+        let e = "/usr/sbin/fence_ipmilan:5: DeprecationWarning: 'pipes' is deprecated\n  from pipes import quote\n2026 ERROR: Failed: x\n";
+        assert_eq!(without_python_warnings(e), "2026 ERROR: Failed: x");
+    }
 
     #[test]
     fn list_output() {

@@ -125,16 +125,20 @@ impl SshDevice {
             .map_err(|e| call.run_error(&self.ssh, e))
     }
 
-    /// Does the target run `true` for us? (bounded by the call deadline)
-    async fn answers(&self, call: &Call<'_>) -> Result<(bool, String), FenceError> {
-        let limit = call.remaining().min(Duration::from_secs(self.connect_timeout as u64 + 5));
-        if limit.is_zero() {
-            return Err(call.timeout());
+    /// Does the target run `true` for us? `None`: inconclusive, the call's
+    /// deadline cut the probe short (never counted as "down").
+    async fn answers(&self, call: &Call<'_>) -> Result<(Option<bool>, String), FenceError> {
+        let own_limit = Duration::from_secs(self.connect_timeout as u64 + 5);
+        let remaining = call.remaining();
+        if remaining.is_zero() {
+            return Ok((None, "no time left".into()));
         }
-        match self.ssh(call, "true", limit).await {
-            Ok(o) => Ok((o.code == Some(0), last_lines(&o.stderr, 2))),
-            // A probe that hangs is a target that does not answer.
-            Err(FenceError::Timeout { .. }) => Ok((false, "probe timed out".into())),
+        let cut_by_deadline = remaining < own_limit;
+        match self.ssh(call, "true", remaining.min(own_limit)).await {
+            Ok(o) => Ok((Some(o.code == Some(0)), last_lines(&o.stderr, 2))),
+            // A probe that hangs past its own limit is a target that does not answer.
+            Err(FenceError::Timeout { .. }) if !cut_by_deadline => Ok((Some(false), "probe timed out".into())),
+            Err(FenceError::Timeout { .. }) => Ok((None, "probe cut short by the action timeout".into())),
             Err(e) => Err(e),
         }
     }
@@ -164,6 +168,9 @@ impl SshDevice {
             }
             FenceAction::Status => {
                 let (up, why) = self.answers(call).await?;
+                let Some(up) = up else {
+                    return Err(call.timeout());
+                };
                 let mut o = Outcome::new(
                     call.action,
                     if up {
@@ -177,6 +184,9 @@ impl SshDevice {
             }
             FenceAction::Off | FenceAction::Reboot => {
                 let (up, why) = self.answers(call).await?;
+                let Some(up) = up else {
+                    return Err(call.timeout());
+                };
                 if !up {
                     return Err(call.unreachable(&format!(
                         "{} does not answer ssh before the fence command ({why}); its state is unknown",
@@ -208,7 +218,11 @@ impl SshDevice {
                 loop {
                     let (up, _) = self.answers(call).await?;
                     probes += 1;
-                    down = if up { 0 } else { down + 1 };
+                    match up {
+                        Some(false) => down += 1,
+                        Some(true) => down = 0,
+                        None => {}
+                    }
                     if down >= DOWN_PROBES {
                         break;
                     }
