@@ -56,7 +56,10 @@ impl AgentMetadata {
         let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
         let root = doc.root_element();
         if root.tag_name().name() != "resource-agent" {
-            return Err(format!("root element is <{}>, not <resource-agent>", root.tag_name().name()));
+            return Err(format!(
+                "root element is <{}>, not <resource-agent>",
+                root.tag_name().name()
+            ));
         }
         let child_text = |n: roxmltree::Node, tag: &str| -> Option<String> {
             n.children()
@@ -84,7 +87,10 @@ impl AgentMetadata {
                             default: content
                                 .and_then(|c| c.attribute("default"))
                                 .map(str::to_string),
-                            deprecated: matches!(p.attribute("deprecated"), Some("1") | Some("true")),
+                            deprecated: matches!(
+                                p.attribute("deprecated"),
+                                Some("1") | Some("true")
+                            ),
                         });
                     }
                 }
@@ -153,7 +159,11 @@ impl AgentDevice {
     /// The stdin text for `action` on `target`. Contains secrets: never log it.
     pub fn stdin_for(&self, action: &str, target: Option<&str>) -> String {
         let hosts = self.cfg.hosts();
-        let host_arg = self.cfg.param(&["pcmk_host_argument"]).unwrap_or("plug").to_string();
+        let host_arg = self
+            .cfg
+            .param(&["pcmk_host_argument"])
+            .unwrap_or("plug")
+            .to_string();
         let mut lines = vec![format!("action={action}")];
         let mut ours: Vec<String> = vec!["action".into()];
         if let Some(t) = target {
@@ -179,7 +189,12 @@ impl AgentDevice {
         s
     }
 
-    async fn call_agent(&self, call: &Call<'_>, action: &str, target: Option<&str>) -> Result<process::Output, FenceError> {
+    async fn call_agent(
+        &self,
+        call: &Call<'_>,
+        action: &str,
+        target: Option<&str>,
+    ) -> Result<process::Output, FenceError> {
         let remaining = call.remaining();
         if remaining.is_zero() {
             return Err(call.timeout());
@@ -200,14 +215,25 @@ impl AgentDevice {
             detail = "no output".into();
         }
         let l = detail.to_ascii_lowercase();
-        if ["authentication", "unauthorized", "invalid password", "login failed", "permission denied"]
-            .iter()
-            .any(|m| l.contains(m))
+        if [
+            "authentication",
+            "unauthorized",
+            "invalid password",
+            "login failed",
+            "permission denied",
+        ]
+        .iter()
+        .any(|m| l.contains(m))
         {
             call.auth(&detail)
-        } else if ["connection refused", "unable to connect", "no route to host", "timed out"]
-            .iter()
-            .any(|m| l.contains(m))
+        } else if [
+            "connection refused",
+            "unable to connect",
+            "no route to host",
+            "timed out",
+        ]
+        .iter()
+        .any(|m| l.contains(m))
         {
             call.unreachable(&detail)
         } else {
@@ -216,7 +242,13 @@ impl AgentDevice {
     }
 
     async fn status(&self, call: &Call<'_>) -> Result<Option<PowerState>, FenceError> {
-        let out = self.call_agent(call, &self.agent_action(FenceAction::Status), Some(call.target)).await?;
+        let out = self
+            .call_agent(
+                call,
+                &self.agent_action(FenceAction::Status),
+                Some(call.target),
+            )
+            .await?;
         Ok(match out.code {
             Some(0) => Some(PowerState::On),
             Some(2) => Some(PowerState::Off),
@@ -230,7 +262,11 @@ impl AgentDevice {
         match call.action {
             FenceAction::Status => match out.code {
                 Some(0) | Some(2) => {
-                    let s = if out.code == Some(0) { PowerState::On } else { PowerState::Off };
+                    let s = if out.code == Some(0) {
+                        PowerState::On
+                    } else {
+                        PowerState::Off
+                    };
                     let mut o = Outcome::new(call.action, format!("power is {s:?}"));
                     o.power = Some(s);
                     Ok(o)
@@ -243,7 +279,10 @@ impl AgentDevice {
                 o.hosts = parse_list(&out.stdout);
                 Ok(o)
             }
-            FenceAction::Monitor | FenceAction::On => Ok(Outcome::new(call.action, format!("{} exited 0", self.name()))),
+            FenceAction::Monitor | FenceAction::On => Ok(Outcome::new(
+                call.action,
+                format!("{} exited 0", self.name()),
+            )),
             FenceAction::Reboot => {
                 let mut o = Outcome::new(call.action, format!("{} reboot exited 0", self.name()));
                 o.confirmed = true;
@@ -277,7 +316,10 @@ impl AgentDevice {
                 Ok(None) => {
                     return Ok(Outcome::new(
                         call.action,
-                        format!("{} off exited 0 (status not available to confirm)", self.name()),
+                        format!(
+                            "{} off exited 0 (status not available to confirm)",
+                            self.name()
+                        ),
                     ))
                 }
                 Ok(Some(PowerState::On)) | Err(FenceError::Timeout { .. }) => {}
@@ -402,7 +444,10 @@ mod tests {
 
     #[test]
     fn list_output() {
-        assert_eq!(parse_list("n1,node-one\nn2\n\nNOTICE: x\n"), vec!["n1", "node-one", "n2"]);
+        assert_eq!(
+            parse_list("n1,node-one\nn2\n\nNOTICE: x\n"),
+            vec!["n1", "node-one", "n2"]
+        );
         assert!(parse_list("NOTICE: List option is not working on this device yet\n").is_empty());
     }
 
@@ -414,7 +459,10 @@ mod tests {
             .with("password", "pw");
         let a = AgentDevice::new(cfg, PathBuf::from("/bin/true"));
         let s = a.stdin_for("off", Some("n2"));
-        assert_eq!(s, "action=off\nnodename=n2\nplug=8\nip=1.2.3.4\npassword=pw\n");
+        assert_eq!(
+            s,
+            "action=off\nnodename=n2\nplug=8\nip=1.2.3.4\npassword=pw\n"
+        );
         let s = a.stdin_for("off", Some("n3"));
         assert!(!s.contains("plug="), "{s}");
     }

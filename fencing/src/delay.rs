@@ -40,7 +40,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     let secs = n * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
         return None;
     }
     Some(Duration::from_secs_f64(secs))
@@ -137,7 +137,11 @@ pub fn resource_priority(base: i64, promoted: bool) -> i64 {
 /// So the node running the more important resources is fenced later and
 /// wins a fencing race. The per-device `pcmk_delay_base/max` delay is added
 /// on top of it by [`crate::fence`] (`FenceOptions::priority_delay`).
-pub fn priority_fencing_delay(property: Duration, target: &str, nodes: &[NodePriority]) -> Duration {
+pub fn priority_fencing_delay(
+    property: Duration,
+    target: &str,
+    nodes: &[NodePriority],
+) -> Duration {
     if property.is_zero() {
         return Duration::ZERO;
     }

@@ -19,6 +19,10 @@ pub fn default_search_path() -> Vec<PathBuf> {
     vec![PathBuf::from(DEFAULT_SEARCH_PATH)]
 }
 
+/// Upper bound for `metadata` when it is asked to resolve the host check
+/// (a local call: fence_ipmilan answers in 0.2 s).
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Power state as reported by `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PowerState {
@@ -91,7 +95,9 @@ impl Device {
             return Ok(Device::Agent(AgentDevice::new(cfg.clone(), program)));
         }
         match agent {
-            "fence_ipmilan" | "fence_ipmilanplus" => Ok(Device::Ipmi(IpmiDevice::new(cfg.clone())?)),
+            "fence_ipmilan" | "fence_ipmilanplus" => {
+                Ok(Device::Ipmi(IpmiDevice::new(cfg.clone())?))
+            }
             "fence_ssh" => Ok(Device::Ssh(SshDevice::new(cfg.clone())?)),
             _ => Err(FenceError::UnknownAgent {
                 device: cfg.id.clone(),
@@ -150,7 +156,7 @@ impl Device {
     pub async fn host_check(&self, timeout: Duration) -> HostCheck {
         match self.hosts().effective_check() {
             HostCheck::Auto => match self {
-                Device::Agent(a) => match a.metadata(timeout).await {
+                Device::Agent(a) => match a.metadata(timeout.min(METADATA_TIMEOUT)).await {
                     Ok(m) if m.supports("list") => HostCheck::DynamicList,
                     _ => HostCheck::None,
                 },
@@ -220,8 +226,12 @@ impl Device {
             Device::Agent(d) => d.run(&call).await,
         };
         match &r {
-            Ok(o) => tracing::info!(device = self.id(), %action, target, confirmed = o.confirmed, detail = %o.detail, "fence action succeeded"),
-            Err(e) => tracing::warn!(device = self.id(), %action, target, error = %e, "fence action failed"),
+            Ok(o) => {
+                tracing::info!(device = self.id(), %action, target, confirmed = o.confirmed, detail = %o.detail, "fence action succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(device = self.id(), %action, target, error = %e, "fence action failed")
+            }
         }
         r
     }
@@ -293,7 +303,12 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn new(cfg: &'a DeviceConfig, target: &'a str, action: FenceAction, timeout: Duration) -> Self {
+    pub fn new(
+        cfg: &'a DeviceConfig,
+        target: &'a str,
+        action: FenceAction,
+        timeout: Duration,
+    ) -> Self {
         let started = Instant::now();
         Call {
             cfg,

@@ -59,7 +59,10 @@ impl IpmiDevice {
             .to_string();
         let port = match cfg.param(&["ipport", "port_ipmi"]) {
             None => 623,
-            Some(p) => p.trim().parse::<u16>().map_err(|_| bad("ipport", p, "not a UDP port"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| bad("ipport", p, "not a UDP port"))?,
         };
         let lanplus = match cfg.param(&["interface"]) {
             Some(i) => match i.trim().to_ascii_lowercase().as_str() {
@@ -72,7 +75,11 @@ impl IpmiDevice {
         };
         let cipher = cfg.param(&["cipher"]).unwrap_or("3").trim().to_string();
         if cipher.parse::<u8>().is_err() {
-            return Err(bad("cipher", &cipher, "expected a cipher suite number (e.g. 3)"));
+            return Err(bad(
+                "cipher",
+                &cipher,
+                "expected a cipher suite number (e.g. 3)",
+            ));
         }
         let method_cycle = match cfg.param(&["method"]) {
             None => false,
@@ -85,28 +92,42 @@ impl IpmiDevice {
         let secs = |name: &str, default: f64| -> Result<Duration, FenceError> {
             match cfg.param(&[name]) {
                 None => Ok(Duration::from_secs_f64(default)),
-                Some(v) => crate::delay::parse_duration(v).ok_or_else(|| bad(name, v, "not a duration")),
+                Some(v) => {
+                    crate::delay::parse_duration(v).ok_or_else(|| bad(name, v, "not a duration"))
+                }
             }
         };
         let power_wait = secs("power_wait", 0.0)?;
         let poll = secs("stonith_status_sleep", 0.2)?.max(Duration::from_millis(50));
         let net_timeout = match cfg.param(&["ipmitool_timeout"]) {
             None => 1,
-            Some(v) => v.trim().parse::<u32>().map_err(|_| bad("ipmitool_timeout", v, "seconds expected"))?.max(1),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| bad("ipmitool_timeout", v, "seconds expected"))?
+                .max(1),
         };
         let retries = match cfg.param(&["ipmitool_retries"]) {
             None => 2,
-            Some(v) => v.trim().parse::<u32>().map_err(|_| bad("ipmitool_retries", v, "a count expected"))?,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| bad("ipmitool_retries", v, "a count expected"))?,
         };
         Ok(IpmiDevice {
             address,
             port,
-            user: cfg.param(&["username", "login", "userid"]).map(str::to_string),
+            user: cfg
+                .param(&["username", "login", "userid"])
+                .map(str::to_string),
             lanplus,
             cipher,
             privlvl: cfg.param(&["privlvl"]).map(str::to_string),
             method_cycle,
-            ipmitool: cfg.param(&["ipmitool_path"]).unwrap_or("ipmitool").to_string(),
+            ipmitool: cfg
+                .param(&["ipmitool_path"])
+                .unwrap_or("ipmitool")
+                .to_string(),
             net_timeout,
             retries,
             poll,
@@ -121,12 +142,20 @@ impl IpmiDevice {
 
     /// The ipmitool arguments (no password: that goes via `-E`).
     pub fn args(&self, power_cmd: &str) -> Vec<String> {
-        let mut a: Vec<String> = vec!["-I".into(), if self.lanplus { "lanplus" } else { "lan" }.into()];
+        let mut a: Vec<String> = vec![
+            "-I".into(),
+            if self.lanplus { "lanplus" } else { "lan" }.into(),
+        ];
         if self.lanplus {
             a.push("-C".into());
             a.push(self.cipher.clone());
         }
-        a.extend(["-H".into(), self.address.clone(), "-p".into(), self.port.to_string()]);
+        a.extend([
+            "-H".into(),
+            self.address.clone(),
+            "-p".into(),
+            self.port.to_string(),
+        ]);
         if let Some(u) = &self.user {
             a.extend(["-U".into(), u.clone()]);
         }
@@ -176,7 +205,12 @@ impl IpmiDevice {
 
     async fn status(&self, call: &Call<'_>) -> Result<PowerState, FenceError> {
         let out = self.ipmitool(call, "status").await?;
-        parse_power(&out).ok_or_else(|| call.failed(Some(0), &format!("unexpected ipmitool output: {}", last_lines(&out, 2))))
+        parse_power(&out).ok_or_else(|| {
+            call.failed(
+                Some(0),
+                &format!("unexpected ipmitool output: {}", last_lines(&out, 2)),
+            )
+        })
     }
 
     /// Read the power status until it is `want` (bounded by the call's deadline).
@@ -215,7 +249,10 @@ impl IpmiDevice {
             }
             FenceAction::Monitor => {
                 let s = self.status(call).await?;
-                let mut o = Outcome::new(call.action, format!("BMC {}:{} answers, power is {s:?}", self.address, self.port));
+                let mut o = Outcome::new(
+                    call.action,
+                    format!("BMC {}:{} answers, power is {s:?}", self.address, self.port),
+                );
                 o.power = Some(s);
                 Ok(o)
             }
@@ -252,7 +289,10 @@ impl IpmiDevice {
                     return Ok(o);
                 }
                 self.ipmitool(call, "cycle").await?;
-                let mut o = Outcome::new(call.action, "power cycle acknowledged by the BMC (method=cycle)");
+                let mut o = Outcome::new(
+                    call.action,
+                    "power cycle acknowledged by the BMC (method=cycle)",
+                );
                 o.confirmed = true;
                 Ok(o)
             }
@@ -266,7 +306,10 @@ impl IpmiDevice {
                     Ok(_) => "powered on again".to_string(),
                     Err(e) => format!("but power on failed: {e}"),
                 };
-                let mut o = Outcome::new(call.action, format!("power off confirmed after {off_secs:.2} s, {on}"));
+                let mut o = Outcome::new(
+                    call.action,
+                    format!("power off confirmed after {off_secs:.2} s, {on}"),
+                );
                 o.confirmed = true;
                 Ok(o)
             }
@@ -306,6 +349,7 @@ fn classify(call: &Call<'_>, code: Option<i32>, stderr: &str, stdout: &str) -> F
     let useful: String = stderr
         .lines()
         .filter(|l| !is_noise(l))
+        .map(|l| l.trim_start_matches("> "))
         .collect::<Vec<_>>()
         .join("\n");
     let detail = {
@@ -358,17 +402,35 @@ pub(crate) fn builtin_metadata() -> AgentMetadata {
     AgentMetadata {
         name: "external/ipmi".into(),
         shortdesc: "IPMI over LAN with ipmitool (native)".into(),
-        longdesc: "Powers the node off through its BMC and reads the power status back until it says off.".into(),
+        longdesc:
+            "Powers the node off through its BMC and reads the power status back until it says off."
+                .into(),
         parameters: vec![
             p("ip", true, "BMC address (also ipaddr)"),
             p("ipport", false, "BMC UDP port (default 623)"),
             p("username", false, "BMC user (also login, userid)"),
-            p("password", false, "BMC password (also passwd); passed via IPMI_PASSWORD"),
-            p("lanplus", false, "use IPMI 2.0 lanplus (default 1; or interface=lan|lanplus)"),
+            p(
+                "password",
+                false,
+                "BMC password (also passwd); passed via IPMI_PASSWORD",
+            ),
+            p(
+                "lanplus",
+                false,
+                "use IPMI 2.0 lanplus (default 1; or interface=lan|lanplus)",
+            ),
             p("cipher", false, "cipher suite for lanplus (default 3)"),
             p("privlvl", false, "privilege level"),
-            p("method", false, "reboot method: onoff (default, verified) or cycle"),
-            p("power_wait", false, "wait after a power command before reading the status"),
+            p(
+                "method",
+                false,
+                "reboot method: onoff (default, verified) or cycle",
+            ),
+            p(
+                "power_wait",
+                false,
+                "wait after a power command before reading the status",
+            ),
             p("hostname", false, "external/ipmi: the node this BMC fences"),
         ],
         actions: ["on", "off", "reboot", "status", "monitor", "metadata"]
@@ -393,23 +455,32 @@ mod tests {
         let a = d.args("off").join(" ");
         assert!(!a.contains("hunter2"), "{a}");
         assert!(a.contains("-E"), "{a}");
-        assert!(a.contains("-I lanplus -C 3 -H 10.0.0.9 -p 623 -U admin"), "{a}");
+        assert!(
+            a.contains("-I lanplus -C 3 -H 10.0.0.9 -p 623 -U admin"),
+            "{a}"
+        );
         assert!(!format!("{d:?}").contains("hunter2"));
     }
 
     #[test]
     fn lan_has_no_cipher() {
-        let cfg = DeviceConfig::new("x", "fence_ipmilan").with("ip", "h").with("lanplus", "0");
+        let cfg = DeviceConfig::new("x", "fence_ipmilan")
+            .with("ip", "h")
+            .with("lanplus", "0");
         let a = IpmiDevice::new(cfg).unwrap().args("status").join(" ");
         assert!(a.starts_with("-I lan -H h"), "{a}");
     }
 
     #[test]
     fn bad_params_name_the_device() {
-        let cfg = DeviceConfig::new("ipmi-x", "external/ipmi").with("ipaddr", "h").with("ipport", "99999");
+        let cfg = DeviceConfig::new("ipmi-x", "external/ipmi")
+            .with("ipaddr", "h")
+            .with("ipport", "99999");
         let e = IpmiDevice::new(cfg).unwrap_err().to_string();
         assert!(e.contains("ipmi-x") && e.contains("ipport"), "{e}");
-        let e = IpmiDevice::new(DeviceConfig::new("ipmi-y", "external/ipmi")).unwrap_err().to_string();
+        let e = IpmiDevice::new(DeviceConfig::new("ipmi-y", "external/ipmi"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ipmi-y") && e.contains("ip"), "{e}");
     }
 

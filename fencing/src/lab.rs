@@ -201,7 +201,10 @@ set_working_mc 0x20
 
     /// Register the PID killed on the next power off (None: nothing).
     pub fn set_pid(&self, pid: Option<u32>) -> io::Result<()> {
-        fs::write(self.dir.join("node.pid"), pid.map(|p| p.to_string()).unwrap_or_default())
+        fs::write(
+            self.dir.join("node.pid"),
+            pid.map(|p| p.to_string()).unwrap_or_default(),
+        )
     }
 
     /// PIDs the chassis script has SIGKILLed.
@@ -379,7 +382,10 @@ exit 0
 
     /// Register the simulated node's PID (None: none) and mark it up.
     pub fn set_pid(&self, pid: Option<u32>) -> io::Result<()> {
-        fs::write(self.dir.join("node.pid"), pid.map(|p| p.to_string()).unwrap_or_default())?;
+        fs::write(
+            self.dir.join("node.pid"),
+            pid.map(|p| p.to_string()).unwrap_or_default(),
+        )?;
         self.revive()
     }
 

@@ -19,13 +19,20 @@ pub mod lab;
 
 pub use agent::{agent_metadata, AgentDevice, AgentMetadata, ParamInfo};
 pub use config::{
-    is_secret_param, parse_host_map, split_host_list, DeviceConfig, FenceAction, HostCheck, HostSpec, REDACTED,
+    is_secret_param, parse_host_map, split_host_list, DeviceConfig, FenceAction, HostCheck,
+    HostSpec, REDACTED,
 };
-pub use delay::{delay_base, fence_delay, parse_duration, priority_fencing_delay, resource_priority, NodePriority};
+pub use delay::{
+    delay_base, fence_delay, parse_duration, priority_fencing_delay, resource_priority,
+    NodePriority,
+};
 pub use device::{
-    action_timeout, default_search_path, find_agent, list_agents, Device, Outcome, PowerState, DEFAULT_SEARCH_PATH,
+    action_timeout, default_search_path, find_agent, list_agents, Device, Outcome, PowerState,
+    DEFAULT_SEARCH_PATH,
 };
 pub use error::FenceError;
 pub use ipmi::IpmiDevice;
 pub use ssh::SshDevice;
-pub use topology::{fence, Attempt, FenceOptions, FenceReport, Level, Topology, DEFAULT_STONITH_TIMEOUT};
+pub use topology::{
+    fence, Attempt, FenceOptions, FenceReport, Level, Topology, DEFAULT_STONITH_TIMEOUT,
+};

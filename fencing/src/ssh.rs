@@ -55,7 +55,10 @@ impl SshDevice {
         };
         let port = match cfg.param(&["ssh_port"]) {
             None => 22,
-            Some(p) => p.trim().parse::<u16>().map_err(|_| bad("ssh_port", p, "not a TCP port"))?,
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| bad("ssh_port", p, "not a TCP port"))?,
         };
         let connect_timeout = match cfg.param(&["ssh_connect_timeout"]) {
             None => 5,
@@ -65,7 +68,8 @@ impl SshDevice {
         };
         let probe_interval = match cfg.param(&["probe_interval"]) {
             None => Duration::from_millis(500),
-            Some(v) => crate::delay::parse_duration(v).ok_or_else(|| bad("probe_interval", v, "not a duration"))?,
+            Some(v) => crate::delay::parse_duration(v)
+                .ok_or_else(|| bad("probe_interval", v, "not a duration"))?,
         };
         let command = cfg.param(&["command"]);
         Ok(SshDevice {
@@ -75,8 +79,14 @@ impl SshDevice {
             user: cfg.param(&["ssh_user"]).unwrap_or("root").to_string(),
             key: cfg.param(&["ssh_key"]).map(str::to_string),
             connect_timeout,
-            off_command: command.or(cfg.param(&["off_command"])).unwrap_or("poweroff -f").to_string(),
-            reboot_command: command.or(cfg.param(&["reboot_command"])).unwrap_or("reboot -f").to_string(),
+            off_command: command
+                .or(cfg.param(&["off_command"]))
+                .unwrap_or("poweroff -f")
+                .to_string(),
+            reboot_command: command
+                .or(cfg.param(&["reboot_command"]))
+                .unwrap_or("reboot -f")
+                .to_string(),
             probe_interval,
             cfg,
         })
@@ -91,14 +101,21 @@ impl SshDevice {
         if let Some(p) = self.cfg.hosts().plug_for(target) {
             return p.to_string();
         }
-        self.fixed_host.clone().unwrap_or_else(|| target.to_string())
+        self.fixed_host
+            .clone()
+            .unwrap_or_else(|| target.to_string())
     }
 
     /// The ssh arguments to run `remote` on `target`.
     pub fn args(&self, target: &str, remote: &str) -> Vec<String> {
         let mut a: Vec<String> = vec!["-p".into(), self.port.to_string()];
         if let Some(k) = &self.key {
-            a.extend(["-i".into(), k.clone(), "-o".into(), "IdentitiesOnly=yes".into()]);
+            a.extend([
+                "-i".into(),
+                k.clone(),
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+            ]);
         }
         for o in [
             "BatchMode=yes".to_string(),
@@ -117,7 +134,12 @@ impl SshDevice {
         a
     }
 
-    async fn ssh(&self, call: &Call<'_>, remote: &str, limit: Duration) -> Result<process::Output, FenceError> {
+    async fn ssh(
+        &self,
+        call: &Call<'_>,
+        remote: &str,
+        limit: Duration,
+    ) -> Result<process::Output, FenceError> {
         let mut cmd = Command::new(&self.ssh);
         cmd.args(self.args(call.target, remote));
         process::run(cmd, None, limit)
@@ -137,8 +159,12 @@ impl SshDevice {
         match self.ssh(call, "true", remaining.min(own_limit)).await {
             Ok(o) => Ok((Some(o.code == Some(0)), last_lines(&o.stderr, 2))),
             // A probe that hangs past its own limit is a target that does not answer.
-            Err(FenceError::Timeout { .. }) if !cut_by_deadline => Ok((Some(false), "probe timed out".into())),
-            Err(FenceError::Timeout { .. }) => Ok((None, "probe cut short by the action timeout".into())),
+            Err(FenceError::Timeout { .. }) if !cut_by_deadline => {
+                Ok((Some(false), "probe timed out".into()))
+            }
+            Err(FenceError::Timeout { .. }) => {
+                Ok((None, "probe cut short by the action timeout".into()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -164,7 +190,10 @@ impl SshDevice {
                     std::fs::File::open(k)
                         .map_err(|e| call.failed(None, &format!("ssh_key {k}: {e}")))?;
                 }
-                Ok(Outcome::new(call.action, format!("{} present", last_lines(&out.stderr, 1))))
+                Ok(Outcome::new(
+                    call.action,
+                    format!("{} present", last_lines(&out.stderr, 1)),
+                ))
             }
             FenceAction::Status => {
                 let (up, why) = self.answers(call).await?;
@@ -210,7 +239,9 @@ impl SshDevice {
                             &format!("{command:?} on the target: {}", last_lines(&o.stderr, 3)),
                         ))
                     }
-                    Err(FenceError::Timeout { .. }) => format!("{command:?} did not return (killed)"),
+                    Err(FenceError::Timeout { .. }) => {
+                        format!("{command:?} did not return (killed)")
+                    }
                     Err(e) => return Err(e),
                 };
                 let mut down = 0usize;
@@ -261,11 +292,18 @@ pub(crate) fn builtin_metadata() -> AgentMetadata {
     };
     AgentMetadata {
         name: "ssh".into(),
-        shortdesc: "Power off/reboot the target with a command over ssh (native; last resort)".into(),
-        longdesc: "Confirmed when the target answered ssh before and stops answering after the command.".into(),
+        shortdesc: "Power off/reboot the target with a command over ssh (native; last resort)"
+            .into(),
+        longdesc:
+            "Confirmed when the target answered ssh before and stops answering after the command."
+                .into(),
         parameters: vec![
             p("hostlist", false, "nodes this device fences"),
-            p("ssh_host", false, "address to connect to (else pcmk_host_map entry, else node name)"),
+            p(
+                "ssh_host",
+                false,
+                "address to connect to (else pcmk_host_map entry, else node name)",
+            ),
             p("ssh_port", false, "ssh port (default 22)"),
             p("ssh_user", false, "remote user (default root)"),
             p("ssh_key", false, "private key file"),
@@ -296,7 +334,10 @@ mod tests {
         assert_eq!(d.host_for("n1"), "10.0.0.1");
         assert_eq!(d.host_for("n2"), "10.1.1.1");
         let a = d.args("n1", "true").join(" ");
-        assert!(a.starts_with("-p 2222 -i /k -o IdentitiesOnly=yes -o BatchMode=yes"), "{a}");
+        assert!(
+            a.starts_with("-p 2222 -i /k -o IdentitiesOnly=yes -o BatchMode=yes"),
+            "{a}"
+        );
         assert!(a.ends_with("root@10.0.0.1 true"), "{a}");
     }
 }

@@ -140,7 +140,14 @@ impl FenceReport {
             let lvl = a.level.map(|l| format!("level {l}: ")).unwrap_or_default();
             match &a.result {
                 Ok(()) => format!("{lvl}{} {}: ok ({})", a.device, a.action, a.detail),
-                Err(e) => format!("{lvl}{}: {e}", a.device),
+                Err(e) => {
+                    let prefix = format!("device {}: ", a.device);
+                    format!(
+                        "{lvl}{}: {}",
+                        a.device,
+                        e.strip_prefix(&prefix).unwrap_or(e)
+                    )
+                }
             }
         };
         let failures: Vec<String> = self
@@ -152,7 +159,10 @@ impl FenceReport {
         let delay = if self.delay.is_zero() {
             String::new()
         } else {
-            format!(" (after a fencing delay of {:.1} s)", self.delay.as_secs_f64())
+            format!(
+                " (after a fencing delay of {:.1} s)",
+                self.delay.as_secs_f64()
+            )
         };
         if self.succeeded {
             let by = match (self.level, &self.device) {
@@ -178,7 +188,11 @@ impl FenceReport {
             }
             s.push_str(&failures.join("; "));
             if !self.skipped.is_empty() {
-                let sk: Vec<String> = self.skipped.iter().map(|(d, r)| format!("{d}: {r}")).collect();
+                let sk: Vec<String> = self
+                    .skipped
+                    .iter()
+                    .map(|(d, r)| format!("{d}: {r}"))
+                    .collect();
                 s.push_str(&format!(" (not used: {})", sk.join("; ")));
             }
             s
@@ -244,7 +258,10 @@ impl<'a> Runner<'a> {
         };
         if !device.can_fence(self.target) {
             let named = device.hosts().all_named().join(" ");
-            let why = format!("cannot fence {}: not in its host list ({named})", self.target);
+            let why = format!(
+                "cannot fence {}: not in its host list ({named})",
+                self.target
+            );
             self.refuse(level, id, action, why);
             return false;
         }
@@ -343,7 +360,9 @@ pub async fn fence(
             let device = match Device::from_config(cfg, &opts.search_path) {
                 Ok(d) => d,
                 Err(e) => {
-                    r.report.skipped.push((cfg.id.clone(), cfg.redact(&e.to_string())));
+                    r.report
+                        .skipped
+                        .push((cfg.id.clone(), cfg.redact(&e.to_string())));
                     continue;
                 }
             };

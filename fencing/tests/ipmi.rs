@@ -27,21 +27,37 @@ async fn off_kills_the_node_and_is_verified_then_on_and_reboot() {
     let dev = Device::from_config(&ipmi_device(&bmc, "ipmi-node1", "secret"), &[]).expect("device");
     assert_eq!(dev.kind(), "ipmi");
     assert!(dev.can_fence("node1"));
-    assert!(!dev.can_fence("node2"), "hostname=node1 is a static host list");
+    assert!(
+        !dev.can_fence("node2"),
+        "hostname=node1 is a static host list"
+    );
 
-    let st = dev.run(FenceAction::Status, "node1", T).await.expect("status");
+    let st = dev
+        .run(FenceAction::Status, "node1", T)
+        .await
+        .expect("status");
     assert_eq!(st.power, Some(PowerState::On));
 
     let t0 = Instant::now();
     let off = dev.run(FenceAction::Off, "node1", T).await.expect("off");
     let took = t0.elapsed();
-    eprintln!("ipmitool off+verify: {:.3} s ({})", took.as_secs_f64(), off.detail);
+    eprintln!(
+        "ipmitool off+verify: {:.3} s ({})",
+        took.as_secs_f64(),
+        off.detail
+    );
     assert!(off.confirmed, "off must be verified: {off:?}");
     assert_eq!(off.power, Some(PowerState::Off));
     assert!(!bmc.power_is_on());
-    assert!(wait_dead(&mut node, Duration::from_secs(2)), "registered node process must be killed");
+    assert!(
+        wait_dead(&mut node, Duration::from_secs(2)),
+        "registered node process must be killed"
+    );
     assert_eq!(bmc.killed(), vec![node.id()]);
-    let st = dev.run(FenceAction::Status, "node1", T).await.expect("status");
+    let st = dev
+        .run(FenceAction::Status, "node1", T)
+        .await
+        .expect("status");
     assert_eq!(st.power, Some(PowerState::Off));
 
     let on = dev.run(FenceAction::On, "node1", T).await.expect("on");
@@ -51,13 +67,22 @@ async fn off_kills_the_node_and_is_verified_then_on_and_reboot() {
     // reboot, default method onoff: off verified, then on.
     let mut node2 = spawn_node();
     bmc.set_pid(Some(node2.id())).unwrap();
-    let r = dev.run(FenceAction::Reboot, "node1", T).await.expect("reboot");
+    let r = dev
+        .run(FenceAction::Reboot, "node1", T)
+        .await
+        .expect("reboot");
     assert!(r.confirmed, "{r:?}");
     assert!(wait_dead(&mut node2, Duration::from_secs(2)));
     assert!(bmc.power_is_on(), "reboot ends powered on");
     let calls = bmc.calls();
-    let last_off = calls.iter().rposition(|c| c.ends_with("set power 0")).expect("off call");
-    assert!(calls[last_off..].iter().any(|c| c.ends_with("set power 1")), "{calls:?}");
+    let last_off = calls
+        .iter()
+        .rposition(|c| c.ends_with("set power 0"))
+        .expect("off call");
+    assert!(
+        calls[last_off..].iter().any(|c| c.ends_with("set power 1")),
+        "{calls:?}"
+    );
 
     // reboot with method=cycle: the BMC's cycle.
     let cycle = Device::from_config(
@@ -67,9 +92,15 @@ async fn off_kills_the_node_and_is_verified_then_on_and_reboot() {
     .unwrap();
     let mut node3 = spawn_node();
     bmc.set_pid(Some(node3.id())).unwrap();
-    let r = cycle.run(FenceAction::Reboot, "node1", T).await.expect("cycle");
+    let r = cycle
+        .run(FenceAction::Reboot, "node1", T)
+        .await
+        .expect("cycle");
     assert!(r.detail.contains("cycle"), "{r:?}");
-    assert!(wait_dead(&mut node3, Duration::from_secs(2)), "cycle cuts power");
+    assert!(
+        wait_dead(&mut node3, Duration::from_secs(2)),
+        "cycle cuts power"
+    );
     let t0 = Instant::now();
     while !bmc.power_is_on() && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
@@ -83,7 +114,10 @@ async fn wrong_password_is_an_authentication_error_without_the_password() {
     let mut node = spawn_node();
     let bmc = Bmc::start(dir.path(), Some(node.id())).expect("bmc");
     let dev = Device::from_config(&ipmi_device(&bmc, "ipmi-node1", "Wr0ngPassw0rd"), &[]).unwrap();
-    let err = dev.run(FenceAction::Off, "node1", T).await.expect_err("must fail");
+    let err = dev
+        .run(FenceAction::Off, "node1", T)
+        .await
+        .expect_err("must fail");
     let text = err.to_string();
     eprintln!("{text}");
     assert!(matches!(err, FenceError::Auth { .. }), "{err:?}");
@@ -99,7 +133,11 @@ async fn wrong_password_is_an_authentication_error_without_the_password() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_bmc_fails_within_bounds() {
     // A port where nothing listens.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cfg = DeviceConfig::new("ipmi-gone", "fence_ipmilan")
         .with("ip", "127.0.0.1")
         .with("ipport", port.to_string())
@@ -108,11 +146,17 @@ async fn unreachable_bmc_fails_within_bounds() {
         .with("lanplus", "1")
         .with("ipmitool_retries", "1");
     // Native fallback only if fence_ipmilan is absent: use the native kind explicitly.
-    let cfg = DeviceConfig { agent: "ipmi".into(), ..cfg };
+    let cfg = DeviceConfig {
+        agent: "ipmi".into(),
+        ..cfg
+    };
     let dev = Device::from_config(&cfg, &[]).unwrap();
 
     let t0 = Instant::now();
-    let err = dev.run(FenceAction::Off, "node1", T).await.expect_err("unreachable");
+    let err = dev
+        .run(FenceAction::Off, "node1", T)
+        .await
+        .expect_err("unreachable");
     let took = t0.elapsed();
     eprintln!("unreachable: {:.2} s: {err}", took.as_secs_f64());
     assert!(matches!(err, FenceError::Unreachable { .. }), "{err:?}");
