@@ -36,3 +36,23 @@ pub use ssh::SshDevice;
 pub use topology::{
     fence, Attempt, FenceOptions, FenceReport, Level, Topology, DEFAULT_STONITH_TIMEOUT,
 };
+
+#[cfg(test)]
+mod send_checks {
+    use super::*;
+
+    fn is_send_sync<T: Send + Sync>() {}
+    fn is_send<T: Send>(_: &T) {}
+
+    /// The daemon spawns fencing on its runtime: devices and futures must be Send.
+    #[test]
+    fn devices_and_futures_are_send() {
+        is_send_sync::<Device>();
+        is_send_sync::<FenceReport>();
+        is_send_sync::<FenceError>();
+        let devices: Vec<DeviceConfig> = Vec::new();
+        let opts = FenceOptions::default();
+        let f = fence("n", FenceAction::Off, &devices, &[], &opts);
+        is_send(&f);
+    }
+}

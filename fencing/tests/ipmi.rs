@@ -173,3 +173,50 @@ async fn unreachable_bmc_fails_within_bounds() {
     assert!(err.is_timeout(), "{err:?}");
     assert!(took < Duration::from_millis(1800), "{took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_user_is_an_authentication_error() {
+    let dir = tempdir();
+    let bmc = Bmc::start(dir.path(), None).expect("bmc");
+    let cfg = ipmi_device(&bmc, "ipmi-user", "secret").with("userid", "nobody");
+    let dev = Device::from_config(&cfg, &[]).unwrap();
+    let err = dev
+        .run(FenceAction::Status, "node1", T)
+        .await
+        .expect_err("wrong user");
+    assert!(matches!(err, FenceError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("unauthorized name"), "{err}");
+}
+
+/// The password reaches ipmitool through IPMI_PASSWORD (-E), never argv.
+#[tokio::test(flavor = "multi_thread")]
+async fn password_is_not_on_the_command_line() {
+    let dir = tempdir();
+    let d = dir.path().display();
+    let fake = dir.path().join("ipmitool");
+    script(
+        &fake,
+        &format!(
+            "#!/bin/sh\necho \"$@\" > '{d}/argv'\necho \"$IPMI_PASSWORD\" > '{d}/env'\necho 'Chassis Power is on'\n"
+        ),
+    );
+    let cfg = DeviceConfig::new("ipmi-argv", "external/ipmi")
+        .with("ipaddr", "192.0.2.1")
+        .with("passwd", "TopSecret7")
+        .with("ipmitool_path", fake.display().to_string());
+    let dev = Device::from_config(&cfg, &[]).unwrap();
+    let st = dev.run(FenceAction::Status, "n", T).await.expect("status");
+    assert_eq!(st.power, Some(PowerState::On));
+    let argv = std::fs::read_to_string(dir.path().join("argv")).unwrap();
+    assert!(!argv.contains("TopSecret7"), "{argv}");
+    assert!(
+        argv.contains("-E") && argv.contains("chassis power status"),
+        "{argv}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("env"))
+            .unwrap()
+            .trim(),
+        "TopSecret7"
+    );
+}
