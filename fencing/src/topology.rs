@@ -9,6 +9,10 @@
 //!   it off); a failing `on` does not undo the fence.
 //! - without levels, every device that can fence the target (host check) is
 //!   tried in configuration order until one succeeds.
+//! - a device's `off`/`reboot` that fails (not on authentication, bad
+//!   configuration or timeout) is tried again up to `pcmk_<action>_retries`
+//!   times (default 2), 0.5 s apart, all within the one action timeout; each
+//!   try is an [`Attempt`].
 //! - before the first attempt of a device in this call, its
 //!   `pcmk_delay_base`/`pcmk_delay_max` delay is slept (off/reboot only);
 //!   `FenceOptions::priority_delay` is slept once before the very first attempt.
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{DeviceConfig, FenceAction};
 use crate::delay::fence_delay;
 use crate::device::{default_search_path, Device};
+use crate::error::FenceError;
 
 /// Pacemaker's default `stonith-timeout`.
 pub const DEFAULT_STONITH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -265,29 +270,74 @@ impl<'a> Runner<'a> {
             self.refuse(level, id, action, why);
             return false;
         }
-        let delay = self.sleep_delay(cfg, action).await;
-        let t1 = Instant::now();
-        let started = SystemTime::now();
+        let mut delay = self.sleep_delay(cfg, action).await;
         let timeout = device.action_timeout(action, self.opts.timeout);
-        let r = device.run(action, self.target, timeout).await;
-        let ok = r.is_ok();
-        let (result, confirmed, detail) = match r {
-            Ok(o) => (Ok(()), o.confirmed, cfg.redact(&o.detail)),
-            Err(e) => (Err(cfg.redact(&e.to_string())), false, String::new()),
-        };
-        self.report.attempts.push(Attempt {
-            level,
-            device: id.to_string(),
-            action,
-            result,
-            confirmed,
-            detail,
-            delay,
-            started,
-            duration: t1.elapsed(),
-        });
-        ok
+        let retries = action_retries(cfg, action);
+        let deadline = Instant::now() + timeout;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let t1 = Instant::now();
+            let started = SystemTime::now();
+            let budget = deadline.saturating_duration_since(t1);
+            let r = device.run(action, self.target, budget).await;
+            let ok = r.is_ok();
+            let retry = match &r {
+                Ok(_) => false,
+                Err(e) => {
+                    is_retryable(e) && tries <= retries && deadline > Instant::now() + RETRY_PAUSE
+                }
+            };
+            let (result, confirmed, detail) = match r {
+                Ok(o) => (Ok(()), o.confirmed, cfg.redact(&o.detail)),
+                Err(e) => (Err(cfg.redact(&e.to_string())), false, String::new()),
+            };
+            self.report.attempts.push(Attempt {
+                level,
+                device: id.to_string(),
+                action,
+                result,
+                confirmed,
+                detail,
+                delay,
+                started,
+                duration: t1.elapsed(),
+            });
+            if !retry {
+                return ok;
+            }
+            delay = Duration::ZERO;
+            tracing::info!(device = %cfg.id, target = self.target, %action, tries, "retrying fence action");
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
     }
+}
+
+/// Pause between two tries of the same device action.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// `pcmk_<action>_retries` (Pacemaker's default: 2 retries) for off/reboot;
+/// other actions are not retried.
+fn action_retries(cfg: &DeviceConfig, action: FenceAction) -> u32 {
+    if !action.is_fencing() {
+        return 0;
+    }
+    let key = format!("pcmk_{}_retries", action.as_str());
+    cfg.param(&[key.as_str()])
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(2)
+}
+
+/// Worth another try within the same timeout? Not an authentication failure
+/// (a wrong password stays wrong, and retries can lock the BMC account), not
+/// a configuration error, not a timeout (the budget is spent).
+fn is_retryable(e: &FenceError) -> bool {
+    matches!(
+        e,
+        FenceError::Failed { .. }
+            | FenceError::Unreachable { .. }
+            | FenceError::NotConfirmed { .. }
+    )
 }
 
 /// Fence `target` with `action` using `devices` and topology `levels`.

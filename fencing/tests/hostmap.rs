@@ -164,3 +164,41 @@ async fn dynamic_list_asks_the_agent() {
     .await;
     assert!(report.succeeded, "{}", report.summary());
 }
+
+/// A failing off is tried again (pcmk_off_retries, default 2) within the timeout;
+/// with pcmk_off_retries=0 it is not.
+#[tokio::test]
+async fn failed_off_is_retried() {
+    let dir = tempdir();
+    let d = dir.path().display();
+    // Fails the first off, succeeds after; status says off.
+    script(
+        &dir.path().join("fence_flaky"),
+        &format!(
+            "#!/bin/sh\nin=$(cat)\ncase \"$in\" in action=status*) exit 2;; esac\n\
+             n=$(cat '{d}/count' 2>/dev/null || echo 0); echo $((n+1)) > '{d}/count'\n\
+             [ \"$n\" -ge 1 ] && exit 0\necho 'ERROR: Failed: transient' >&2\nexit 1\n"
+        ),
+    );
+    let cfg = DeviceConfig::new("flaky", "fence_flaky").with("pcmk_host_list", "n1");
+    let report = fence(
+        "n1",
+        FenceAction::Off,
+        std::slice::from_ref(&cfg),
+        &[],
+        &opts(dir.path()),
+    )
+    .await;
+    assert!(report.succeeded, "{}", report.summary());
+    assert_eq!(report.attempts.len(), 2, "{:?}", report.attempts);
+    assert!(report.attempts[0]
+        .result
+        .as_ref()
+        .is_err_and(|e| e.contains("transient")));
+
+    std::fs::remove_file(dir.path().join("count")).unwrap();
+    let cfg = cfg.with("pcmk_off_retries", "0");
+    let report = fence("n1", FenceAction::Off, &[cfg], &[], &opts(dir.path())).await;
+    assert!(!report.succeeded);
+    assert_eq!(report.attempts.len(), 1);
+}
