@@ -657,9 +657,11 @@ impl pb::admin_server::Admin for AdminService {
                 "configuration changes go through ApplyConfig",
             ));
         }
-        match self.node.write(cmd).await? {
+        // On a follower this forwards to the leader (crm_attribute asks its
+        // own node).
+        match self.node.propose(cmd).await {
             Ok(resp) => encode(&resp),
-            Err(_) => Err(Status::unavailable("not the leader (DC)")),
+            Err(e) => Err(Status::unavailable(e)),
         }
     }
 

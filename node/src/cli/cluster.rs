@@ -14,7 +14,7 @@ use ha_scheduler::model::{Config, Membership, Status};
 use serde_json::Value;
 
 /// The embedded sample configuration of `hactl demo`.
-pub const DEMO_CONFIG: &str = include_str!("../../../deploy/examples/mysql-vip.crm");
+pub const DEMO_CONFIG: &str = include_str!("../../../deploy/examples/demo.crm");
 
 /// Finds the client config: `--config`, `$HACTL_CONFIG`, `~/.config/hactl/config.toml`.
 pub fn client_config(arg: Option<&Path>) -> anyhow::Result<(ClientConfig, PathBuf)> {
@@ -475,6 +475,29 @@ pub async fn wait_for_dc(client: &Client, timeout: Duration) -> anyhow::Result<V
     }
 }
 
+/// Waits until the DC has nothing left to do (or `timeout`: then the
+/// status as it is); prints progress on stderr.
+pub async fn wait_settled(client: &Client, timeout: Duration) -> anyhow::Result<Value> {
+    let start = Instant::now();
+    let mut last = u64::MAX;
+    loop {
+        let v = client.status().await?;
+        let pending = v["pending_count"].as_u64().unwrap_or(0);
+        if pending == 0 && v["dc"].is_string() {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            eprintln!("still {pending} actions pending after {timeout:?}");
+            return Ok(v);
+        }
+        if pending != last {
+            eprintln!("  {pending} actions to go");
+            last = pending;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
     if nodes == 0 {
         bail!("--nodes must be at least 1");
@@ -522,8 +545,9 @@ pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("the sample configuration: {e}"))?;
         let (epoch, _) = client.get_config().await?;
         client.apply_config(epoch, &config).await?;
-        println!("\nloaded the sample configuration (deploy/examples/mysql-vip.crm)\n");
-        let v = client.status().await?;
+        println!("\nloaded the sample configuration (deploy/examples/demo.crm); starting it...");
+        let v = wait_settled(&client, Duration::from_secs(60)).await?;
+        println!();
         print!("{}", render_status(&v));
         println!(
             "\nFrom another terminal:  hactl --config {} status",
