@@ -485,3 +485,46 @@ fn probes_gate_starts_and_missing_monitors_are_scheduled() {
     let t = ha_scheduler::schedule(&c.config, &c.status, 0);
     assert_eq!(kinds(&t), ["monitor_10000@node1"]);
 }
+
+/// A promotable clone promotes only after all of this transition's starts
+/// of its instances: the scores the starting instances set count first.
+#[test]
+fn promotion_waits_for_every_start_of_the_clone() {
+    let probed = |n: &str| {
+        format!(
+            r#"<node_state id="{n}" uname="{n}" in_ccm="true" crmd="online" join="member" expected="member">
+            <transient_attributes id="{n}"><instance_attributes id="ta-{n}">{}</instance_attributes></transient_attributes>
+            <lrm id="{n}"><lrm_resources><lrm_resource id="st" class="ocf" provider="pacemaker" type="Stateful">
+            <lrm_rsc_op id="st_last_0" operation="monitor" call-id="1" rc-code="7" op-status="0" interval="0"/>
+            </lrm_resource></lrm_resources></lrm></node_state>"#,
+            if n == "node1" {
+                r#"<nvpair id="m1" name="master-st" value="5"/>"#
+            } else {
+                ""
+            }
+        )
+    };
+    let xml = format!(
+        r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="p">
+        <nvpair id="s" name="stonith-enabled" value="false"/></cluster_property_set></crm_config>
+        <nodes><node id="node1" uname="node1"/><node id="node2" uname="node2"/></nodes>
+        <resources><clone id="ms"><meta_attributes id="ms-m"><nvpair id="ms-p" name="promotable" value="true"/></meta_attributes>
+          <primitive id="st" class="ocf" provider="pacemaker" type="Stateful"/></clone></resources>
+        <constraints/></configuration><status>{}{}</status></cib>"#,
+        probed("node1"),
+        probed("node2")
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let promote = action_ids(&t, "promote", "node1");
+    assert_eq!(promote.len(), 1, "{:?}", t.actions);
+    for n in ["node1", "node2"] {
+        let start = action_ids(&t, "start", n);
+        assert_eq!(start.len(), 1, "{:?}", t.actions);
+        assert!(
+            t.edges.contains(&(start[0], promote[0])),
+            "promote must wait for the start on {n}: {:?}",
+            t.edges
+        );
+    }
+}

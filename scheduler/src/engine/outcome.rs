@@ -266,6 +266,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     for (&r, f) in &fate {
         plan_resource(w, &mut t, r, f, &fenced, &fence_ids, &mut start_ids);
     }
+    order_promotions_after_clone_changes(w, &mut t);
     add_probes(w, &mut t, &leaves);
     // Ordering constraints between planned starts.
     for o in &orders {
@@ -370,6 +371,44 @@ pub(crate) fn placement(
         }
     }
     p
+}
+
+/// A promotable clone promotes only once its instances' starts, stops and
+/// demotes of this transition are done (Pacemaker's clone-level
+/// `running`/`demoted` before `promote`): the promotion scores the starting
+/// instances set count before one is chosen.
+fn order_promotions_after_clone_changes(w: &World, t: &mut Transition) {
+    let mut by_clone: BTreeMap<RscIx, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    let index: std::collections::HashMap<&str, RscIx> = w
+        .rscs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.variant == Variant::Primitive)
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    for a in &t.actions {
+        let Some(&r) = a.rsc.as_deref().and_then(|id| index.get(id)) else {
+            continue;
+        };
+        let Some(c) = w.clone_of(r).filter(|&c| w.rscs[c].promotable) else {
+            continue;
+        };
+        let e = by_clone.entry(c).or_default();
+        match a.kind {
+            ActionKind::Promote => e.1.push(a.id),
+            ActionKind::Start | ActionKind::Stop | ActionKind::Demote => e.0.push(a.id),
+            _ => {}
+        }
+    }
+    for (changes, promotes) in by_clone.values() {
+        for &c in changes {
+            for &p in promotes {
+                if c != p {
+                    t.edges.push((c, p));
+                }
+            }
+        }
+    }
 }
 
 /// Probes (one-time monitors) of every resource on every node that can run
