@@ -251,6 +251,71 @@ pub fn exec_request(
     })
 }
 
+/// Clone notifications around `req` (run on `node`): the nodes to notify
+/// (every node with an active instance of the clone, and `node`) and the
+/// `notify_*` meta of the pre- and post-notification, as Pacemaker sets
+/// them; `None` when the clone does not ask for notifications.
+pub fn notifications(
+    config: &Config,
+    status: &Status,
+    rsc: &str,
+    node: &str,
+    req: &ExecRequest,
+) -> Option<(Vec<String>, BTreeMap<String, String>)> {
+    let p = config.primitive(rsc)?;
+    let clone = p.clone?;
+    let wanted = clone
+        .meta
+        .get("notify")
+        .is_some_and(|v| ha_scheduler::cib::is_true(v));
+    if !wanted || !matches!(req.action.as_str(), "start" | "stop" | "promote" | "demote") {
+        return None;
+    }
+    let now = ha_scheduler::current_placement(config, status, now_secs());
+    let base = &p.primitive.id;
+    let mut active: Vec<(String, String)> = Vec::new();
+    let mut promoted: Vec<(String, String)> = Vec::new();
+    for (key, placed) in &now.resources {
+        let kb = key.split(['@', ':']).next().unwrap_or(key);
+        if kb != base {
+            continue;
+        }
+        let inst = key.split('@').next().unwrap_or(key).to_string();
+        for n in &placed.nodes {
+            active.push((inst.clone(), n.clone()));
+            if placed.role == Role::Promoted {
+                promoted.push((inst.clone(), n.clone()));
+            }
+        }
+    }
+    let mut nodes: BTreeSet<String> = active.iter().map(|(_, n)| n.clone()).collect();
+    nodes.insert(node.to_string());
+    let join = |v: &[(String, String)], f: fn(&(String, String)) -> &String| {
+        v.iter().map(f).cloned().collect::<Vec<_>>().join(" ")
+    };
+    let mut meta = BTreeMap::new();
+    meta.insert("notify_operation".to_string(), req.action.clone());
+    for op in ["start", "stop", "promote", "demote"] {
+        let (r, u) = if op == req.action {
+            (req.key.clone(), node.to_string())
+        } else {
+            (String::new(), String::new())
+        };
+        meta.insert(format!("notify_{op}_resource"), r);
+        meta.insert(format!("notify_{op}_uname"), u);
+    }
+    meta.insert("notify_active_resource".into(), join(&active, |a| &a.0));
+    meta.insert("notify_active_uname".into(), join(&active, |a| &a.1));
+    for prefix in ["promoted", "master"] {
+        meta.insert(
+            format!("notify_{prefix}_resource"),
+            join(&promoted, |a| &a.0),
+        );
+        meta.insert(format!("notify_{prefix}_uname"), join(&promoted, |a| &a.1));
+    }
+    Some((nodes.into_iter().collect(), meta))
+}
+
 /// The actions of `t` that can be dispatched now: nothing planned must
 /// precede them, they are not fencing or notifications (fencing is the
 /// fencer's, notifications are sent around the action they belong to).
@@ -391,8 +456,16 @@ pub async fn run(
             let addr = addrs.get(&a.node).cloned();
             let target = a.node.clone();
             let stats2 = stats.clone();
+            let notify = notifications(&state.config, &status, &rsc, &a.node, &req);
+            let addrs2 = addrs.clone();
             tokio::spawn(async move {
-                let result = dispatch(&node2, &exec, &target, addr.as_deref(), req).await;
+                if let Some((peers, meta)) = &notify {
+                    notify_peers(&node2, &exec, &addrs2, peers, meta, &req, "pre").await;
+                }
+                let result = dispatch(&node2, &exec, &target, addr.as_deref(), req.clone()).await;
+                if let (Some((peers, meta)), Ok(_)) = (&notify, &result) {
+                    notify_peers(&node2, &exec, &addrs2, peers, meta, &req, "post").await;
+                }
                 let ok = match result {
                     Ok(_) => true,
                     Err(e) => {
@@ -405,6 +478,32 @@ pub async fn run(
                 };
                 let _ = done.send(Done { key, rsc, ok });
             });
+        }
+    }
+}
+
+/// Sends a clone notification to each of `peers` (failures are logged,
+/// not recorded: Pacemaker ignores them too).
+async fn notify_peers(
+    node: &Node,
+    executor: &Arc<Executor>,
+    addrs: &BTreeMap<String, String>,
+    peers: &[String],
+    meta: &BTreeMap<String, String>,
+    req: &ExecRequest,
+    kind: &str,
+) {
+    let mut n = req.clone();
+    n.action = "notify".into();
+    n.interval_ms = 0;
+    n.expected_rc = 0;
+    n.meta
+        .extend(meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+    n.meta.insert("notify_type".into(), kind.into());
+    for p in peers {
+        let addr = addrs.get(p).map(String::as_str);
+        if let Err(e) = dispatch(node, executor, p, addr, n.clone()).await {
+            tracing::warn!(node = %p, "{kind}-{} notification: {e}", req.action);
         }
     }
 }

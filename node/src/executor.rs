@@ -170,6 +170,10 @@ impl Executor {
             self.cancel_monitors(&req.key, Some(req.interval_ms));
         }
         let op = self.run_once(&req).await;
+        if req.action == "notify" {
+            // Notifications say nothing about the resource's state.
+            return Ok(ExecReply { op });
+        }
         self.record(&req, op.clone()).await?;
         if req.action == "monitor" && req.interval_ms > 0 {
             let me = Arc::clone(self);

@@ -26,6 +26,12 @@ const LSB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lsb")
 /// carry the promotion score Stateful sets on start (5), so that an offline
 /// simulation (which runs no agent) promotes like the cluster.
 fn config(dummies: usize, promotion_scores: bool) -> String {
+    config_with_env(dummies, promotion_scores, None)
+}
+
+/// [`config`]; with `envfile`, Stateful appends its environment there on
+/// every action (notifications included: the clone asks for them).
+fn config_with_env(dummies: usize, promotion_scores: bool, envfile: Option<&Path>) -> String {
     let score = if promotion_scores { " master-st=5" } else { "" };
     let mut s = format!(
         "node node1 attributes rack=a{score}\nnode node2 attributes rack=a{score}\n\
@@ -52,15 +58,21 @@ fn config(dummies: usize, promotion_scores: bool) -> String {
         s += "colocation d10-with-d9 inf: d10 d9\ncolocation d12-with-d11 inf: d12 d11\n\
               colocation d14-apart-d13 -inf: d14 d13\n";
     }
-    s += "primitive ga ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
+    s += &"primitive ga ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
           primitive gb ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
           primitive gc ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
           group g ga gb gc\n\
           primitive cd ocf:heartbeat:Dummy op monitor interval=3s timeout=20s\n\
           clone cl cd meta interleave=true\n\
-          primitive st ocf:pacemaker:Stateful \\\n  op monitor interval=3s role=Promoted timeout=20s \\\n  op monitor interval=4s role=Unpromoted timeout=20s\n\
-          clone ms st meta promotable=true promoted-max=2\n\
-          order cl-then-g Mandatory: cl g\n";
+          primitive st ocf:pacemaker:Stateful{envfile} \\\n  op monitor interval=3s role=Promoted timeout=20s \\\n  op monitor interval=4s role=Unpromoted timeout=20s\n\
+          clone ms st meta promotable=true promoted-max=2 notify=true\n\
+          order cl-then-g Mandatory: cl g\n"
+        .replace(
+            "{envfile}",
+            &envfile
+                .map(|p| format!(" params envfile={}", p.display()))
+                .unwrap_or_default(),
+        );
     s
 }
 
@@ -266,9 +278,10 @@ fn real_agents_reach_the_simulated_placement_recover_move_and_clean_up() {
     );
 
     let cluster_crm = c.dir.join("cluster.crm");
-    std::fs::write(&cluster_crm, config(20, false)).unwrap();
+    let envfile = c.dir.join("stateful.env");
+    std::fs::write(&cluster_crm, config_with_env(20, false, Some(&envfile))).unwrap();
     let sim_crm = c.dir.join("simulate.crm");
-    std::fs::write(&sim_crm, config(20, true)).unwrap();
+    std::fs::write(&sim_crm, config_with_env(20, true, Some(&envfile))).unwrap();
     let predicted = placement(&simulate(&sim_crm)["resources"]);
     assert_eq!(
         predicted.len(),
@@ -283,20 +296,31 @@ fn real_agents_reach_the_simulated_placement_recover_move_and_clean_up() {
     // 1. Everything reaches the predicted placement, on the real agents too.
     let out = c.hactl(&["config", "load", cluster_crm.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let v = wait_for(&c, Duration::from_secs(120), "the predicted placement", |v| {
-        let reached = settled(v) && placement(&v["resources"]) == predicted;
-        if settled(v) && !reached {
-            let now = placement(&v["resources"]);
-            let diff: Vec<String> = predicted
-                .keys()
-                .chain(now.keys())
-                .filter(|k| predicted.get(*k) != now.get(*k))
-                .map(|k| format!("{k}: predicted {:?}, runs {:?}", predicted.get(k), now.get(k)))
-                .collect();
-            eprintln!("settled elsewhere: {diff:?}");
-        }
-        reached
-    });
+    let v = wait_for(
+        &c,
+        Duration::from_secs(120),
+        "the predicted placement",
+        |v| {
+            let reached = settled(v) && placement(&v["resources"]) == predicted;
+            if settled(v) && !reached {
+                let now = placement(&v["resources"]);
+                let diff: Vec<String> = predicted
+                    .keys()
+                    .chain(now.keys())
+                    .filter(|k| predicted.get(*k) != now.get(*k))
+                    .map(|k| {
+                        format!(
+                            "{k}: predicted {:?}, runs {:?}",
+                            predicted.get(k),
+                            now.get(k)
+                        )
+                    })
+                    .collect();
+                eprintln!("settled elsewhere: {diff:?}");
+            }
+            reached
+        },
+    );
     assert!(
         v["failed_actions"].as_array().unwrap().is_empty(),
         "{:#}",
@@ -321,6 +345,22 @@ fn real_agents_reach_the_simulated_placement_recover_move_and_clean_up() {
         }
     }
     assert_eq!(real, predicted, "the agents' own state");
+    // The promotable clone asked for notifications: Stateful saw pre- and
+    // post-notifications of its instances' starts and promotions.
+    let env = std::fs::read_to_string(&envfile).unwrap();
+    for (kind, op) in [
+        ("pre", "start"),
+        ("post", "start"),
+        ("pre", "promote"),
+        ("post", "promote"),
+    ] {
+        let seen = env.split("### ").any(|block| {
+            block.starts_with("notify")
+                && block.contains(&format!("OCF_RESKEY_CRM_meta_notify_type={kind}\n"))
+                && block.contains(&format!("OCF_RESKEY_CRM_meta_notify_operation={op}\n"))
+        });
+        assert!(seen, "no {kind}-{op} notification in {}", envfile.display());
+    }
 
     // 2a. d1's monitor fails (its state file disappears): recovered in place.
     assert_eq!(nodes_of(&v, "d1"), ["node1"]);
