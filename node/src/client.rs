@@ -49,6 +49,13 @@ impl Client {
         })
     }
 
+    /// The same client, waiting up to `timeout` for each answer (fencing
+    /// by hand takes longer than the default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
     async fn channel(&self, addr: &str) -> Result<Channel, String> {
         let ep = Endpoint::from_shared(format!("https://{addr}"))
             .map_err(|e| e.to_string())?
@@ -86,7 +93,16 @@ impl Client {
             let client = AdminClient::new(ch).max_decoding_message_size(usize::MAX);
             match f(client).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if s.code() == tonic::Code::Unavailable => {
+                // A node that does not answer in time (frozen, overloaded)
+                // is skipped like one that is down.
+                Err(s)
+                    if matches!(
+                        s.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Cancelled
+                    ) =>
+                {
                     errors.push(format!("{addr}: {}", describe(&s)));
                 }
                 Err(s) => return Err(ClientError::Refused(describe(&s))),
@@ -193,6 +209,21 @@ impl Client {
             async move { c.resource(req).await }
         })
         .await
+    }
+
+    /// A manual stonith command, run by the DC: its JSON report.
+    pub async fn stonith(
+        &self,
+        op: &crate::fencer::StonithOp,
+    ) -> Result<serde_json::Value, ClientError> {
+        let json = serde_json::to_string(op).unwrap_or_default();
+        let r = self
+            .each(|mut c| {
+                let req = pb::StonithRequest { json: json.clone() };
+                async move { c.stonith(req).await }
+            })
+            .await?;
+        Ok(serde_json::from_str(&r.json).unwrap_or_default())
     }
 
     /// `standby` or `online`.

@@ -317,14 +317,14 @@ pub fn notifications(
 }
 
 /// The actions of `t` that can be dispatched now: nothing planned must
-/// precede them, they are not fencing or notifications (fencing is the
-/// fencer's, notifications are sent around the action they belong to).
+/// precede them, they are not notifications (those are sent around the
+/// action they belong to).
 pub fn ready_actions(t: &Transition) -> Vec<&Action> {
     let blocked: BTreeSet<usize> = t.edges.iter().map(|&(_, b)| b).collect();
     t.actions
         .iter()
         .filter(|a| !blocked.contains(&a.id))
-        .filter(|a| !matches!(a.kind, ActionKind::Fence | ActionKind::Notify))
+        .filter(|a| a.kind != ActionKind::Notify)
         .collect()
 }
 
@@ -384,12 +384,14 @@ pub async fn run(
         let since = *leader_since.get_or_insert_with(Instant::now);
         let (addrs, up, voters_up, voters) = members_up(&node, settings.node_timeout);
         let state = node.sm.state();
-        let changes = membership_changes(
-            &state.config,
-            &state.status,
-            &up,
-            since.elapsed() > settings.node_timeout * 2,
-        );
+        let grace_over = since.elapsed() > settings.node_timeout * 2;
+        // A new DC first hears from every member (Pacemaker's join round):
+        // a node it has not heard from yet would look unseen, and unseen
+        // nodes are fenced (startup-fencing).
+        if !grace_over && addrs.keys().any(|n| !up.contains(n)) {
+            continue;
+        }
+        let changes = membership_changes(&state.config, &state.status, &up, grace_over);
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");
@@ -422,6 +424,34 @@ pub async fn run(
                 || busy.contains(&rsc)
                 || started_rsc.contains(&rsc)
             {
+                continue;
+            }
+            if a.kind == ActionKind::Fence {
+                if a.node == node.name {
+                    continue; // the DC is up: it is not fenced by itself
+                }
+                inflight.insert(
+                    key.clone(),
+                    (format!("fence:{}", a.node), node.name.clone()),
+                );
+                let done = done_tx.clone();
+                let node2 = node.clone();
+                let target = a.node.clone();
+                tokio::spawn(async move {
+                    let ok =
+                        match crate::fencer::fence_and_record(&node2, &target, None, false).await {
+                            Ok(r) => r.succeeded,
+                            Err(e) => {
+                                tracing::error!(target = %target, "fencing not recorded: {e}");
+                                false
+                            }
+                        };
+                    let _ = done.send(Done {
+                        key,
+                        rsc: String::new(),
+                        ok,
+                    });
+                });
                 continue;
             }
             let online = state

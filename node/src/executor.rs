@@ -94,6 +94,13 @@ pub struct Executor {
     metadata: agent::MetadataCache,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -232,6 +239,7 @@ impl Executor {
             migrate_target: req.migrate_target.clone(),
             op_digest: None,
             exit_reason: None,
+            completed_ms: None,
         };
         // Configured parameters are checked against the agent's meta-data
         // before it is started: a missing required one is "not configured".
@@ -247,6 +255,7 @@ impl Executor {
                     tracing::warn!(resource = %req.key, "{p}");
                 }
                 if !missing.is_empty() {
+                    record.completed_ms = Some(now_ms());
                     record.rc = 6;
                     record.exit_reason = Some(missing.join("; "));
                     return record;
@@ -278,6 +287,7 @@ impl Executor {
                 "action did not return what was expected ({})", req.expected_rc
             );
         }
+        record.completed_ms = Some(now_ms());
         record.rc = res.rc;
         record.op_status = res.op_status;
         record.exit_reason = res.exit_reason;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crm_attribute;
 pub mod dc;
 pub mod executor;
+pub mod fencer;
 pub mod join;
 pub mod network;
 pub mod resource;

@@ -505,7 +505,18 @@ impl Node {
                 (false, _) => "offline",
             };
             let voter = names.iter().any(|(id, n)| n == name && voters.contains(id));
-            nodes.push(json!({"name": name, "state": st, "member": true, "voter": voter}));
+            let membership = state
+                .status
+                .nodes
+                .get(name)
+                .map(|n| format!("{:?}", n.membership).to_lowercase())
+                .unwrap_or_else(|| "offline".into());
+            let st = if membership == "unclean" {
+                "UNCLEAN"
+            } else {
+                st
+            };
+            nodes.push(json!({"name": name, "state": st, "member": true, "voter": voter, "membership": membership}));
             seen.insert(name.clone());
         }
         for n in &state.config.nodes {
@@ -532,16 +543,29 @@ impl Node {
                 }
             }
         }
+        // The last operation of each resource on each node (`_last_0`).
+        let mut last_ops = Vec::new();
+        for (node, ns) in &state.status.nodes {
+            for (rsc, h) in &ns.history {
+                for op in h.ops.iter().filter(|o| o.id.ends_with("_last_0")) {
+                    last_ops.push(json!({
+                        "node": node, "resource": rsc, "operation": op.operation, "rc": op.rc,
+                        "op_status": op.op_status, "completed_ms": op.completed_ms,
+                    }));
+                }
+            }
+        }
         let fencing: Vec<serde_json::Value> = state
             .status
             .fencing_history
             .iter()
             .rev()
             .take(20)
-            .map(|e| json!({"target": e.target, "action": e.action, "succeeded": e.succeeded, "time": e.time, "origin": e.origin}))
+            .map(|e| json!({"target": e.target, "action": e.action, "device": e.device, "succeeded": e.succeeded, "time": e.time, "completed_ms": e.completed_ms, "origin": e.origin, "reason": e.reason}))
             .collect();
         json!({
             "failed_actions": failed,
+            "last_ops": last_ops,
             "fencing_history": fencing,
             "dc": dc,
             "quorum": quorum,
@@ -559,7 +583,7 @@ impl Node {
             "term": m.current_term,
             "last_applied": m.last_applied.map(|l| l.index),
             "answered_by": self.name,
-            "notes": t.notes,
+            "notes": t.notes.iter().cloned().chain(crate::fencer::unclean_notes(&status, &state.config)).collect::<Vec<_>>(),
         })
     }
 }
@@ -642,6 +666,36 @@ impl pb::admin_server::Admin for AdminService {
             Some(addr) if role != Role::Node => {
                 let mut client = self.node.admin_client(&addr)?;
                 client.resource(Request::new(req)).await
+            }
+            _ => Err(Status::unavailable(
+                "no leader (DC) known: the cluster has no quorum",
+            )),
+        }
+    }
+
+    async fn stonith(
+        &self,
+        request: Request<pb::StonithRequest>,
+    ) -> Result<Response<pb::StonithReply>, Status> {
+        let role = require(&request, ADMINS, "fencing by hand")?;
+        let req = request.into_inner();
+        let op: crate::fencer::StonithOp = serde_json::from_str(&req.json)
+            .map_err(|e| Status::invalid_argument(format!("undecodable stonith command: {e}")))?;
+        let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
+        if leader {
+            return match crate::fencer::run_op(&self.node, &op).await {
+                Ok(v) => Ok(Response::new(pb::StonithReply {
+                    json: v.to_string(),
+                })),
+                Err(e) => Err(Status::failed_precondition(e)),
+            };
+        }
+        match self.node.leader_addr() {
+            Some(addr) if role != Role::Node => {
+                let mut client = self.node.admin_client(&addr)?;
+                let mut r = Request::new(req);
+                r.set_timeout(Duration::from_secs(300));
+                client.stonith(r).await
             }
             _ => Err(Status::unavailable(
                 "no leader (DC) known: the cluster has no quorum",

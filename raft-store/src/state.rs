@@ -1018,6 +1018,7 @@ mod tests {
                 succeeded: ok,
                 time,
                 origin: Some("n2".into()),
+                ..Default::default()
             },
         }
     }

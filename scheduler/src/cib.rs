@@ -826,6 +826,7 @@ fn read_op(op: Node) -> Result<OpRecord, ConfigError> {
             .attribute("exit-reason")
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        completed_ms: None,
         id,
     })
 }

@@ -526,9 +526,13 @@ pub struct OpRecord {
     pub migrate_target: Option<String>,
     pub op_digest: Option<String>,
     pub exit_reason: Option<String>,
+    /// When it finished, milliseconds since the epoch (ours; Pacemaker's
+    /// CIB has seconds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FencingEvent {
     pub target: String,
     pub action: String,
@@ -537,4 +541,10 @@ pub struct FencingEvent {
     /// Seconds since the epoch.
     pub time: i64,
     pub origin: Option<String>,
+    /// Why it failed (redacted: no secrets), for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it completed, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_ms: Option<i64>,
 }

@@ -100,6 +100,12 @@ enum Command {
     /// Resource commands: cleanup, move, ban, clear, restart (operator).
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Fence NODE now through its fence devices (admin; run by the DC),
+    /// or show the fencing history (`hactl fence history`).
+    Fence(FenceArgs),
+    /// Fence devices: list them, test one.
+    #[command(subcommand)]
+    Stonith(StonithCommand),
     /// Join tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -193,6 +199,46 @@ enum ResourceCommand {
         /// How long to wait for the stop (and again for the start), seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct FenceArgs {
+    #[command(subcommand)]
+    command: Option<FenceCommand>,
+    /// The node to fence.
+    node: Option<String>,
+    /// `off` or `reboot` (default: the `stonith-action` property).
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum FenceCommand {
+    /// The fencing history, newest first.
+    History {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum StonithCommand {
+    /// The configured fence devices (secrets hidden) and topology levels.
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Ask DEVICE whether it works (with --target: NODE's power status).
+    Test {
+        device: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -319,6 +365,35 @@ fn main() -> ExitCode {
                 output == Output::Json,
             ))
         }
+        Command::Fence(f) => match (f.command, f.node) {
+            (Some(FenceCommand::History { output }), _) => edge(cluster::fence_history(
+                cli.config.as_deref(),
+                output == Output::Json,
+            )),
+            (None, Some(node)) => edge(cluster::fence(
+                cli.config.as_deref(),
+                &node,
+                f.action,
+                f.output == Output::Json,
+            )),
+            (None, None) => edge(Err(anyhow::anyhow!(
+                "give the node to fence (hactl fence NODE) or `hactl fence history`"
+            ))),
+        },
+        Command::Stonith(StonithCommand::List { output }) => edge(cluster::stonith_list(
+            cli.config.as_deref(),
+            output == Output::Json,
+        )),
+        Command::Stonith(StonithCommand::Test {
+            device,
+            target,
+            output,
+        }) => edge(cluster::stonith_test(
+            cli.config.as_deref(),
+            &device,
+            target,
+            output == Output::Json,
+        )),
         Command::Token(TokenCommand::Create { ttl }) => {
             edge(cluster::token_create(cli.config.as_deref(), ttl))
         }

@@ -758,3 +758,168 @@ pub fn resource_restart(config: Option<&Path>, rsc: &str, timeout: Duration) -> 
         }
     })
 }
+
+/// `hactl fence NODE`: the DC fences NODE now and records it.
+pub fn fence(
+    config: Option<&Path>,
+    node: &str,
+    action: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    eprintln!("asking the DC to fence {node}...");
+    let v = rt.block_on(async {
+        Client::new(&cfg)?
+            .with_timeout(Duration::from_secs(600))
+            .stonith(&ha_node::fencer::StonithOp::Fence {
+                target: node.to_string(),
+                action,
+            })
+            .await
+    })?;
+    if json {
+        println!("{v}");
+    } else {
+        println!("{}", v["summary"].as_str().unwrap_or("?"));
+    }
+    if v["succeeded"] == true {
+        Ok(())
+    } else {
+        bail!("{node} was NOT fenced: its resources are not recovered until it is")
+    }
+}
+
+/// `hactl fence history`: newest first.
+pub fn fence_history(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let v = rt.block_on(async { Client::new(&cfg)?.status().await })?;
+    let h = v["fencing_history"].clone();
+    if json {
+        println!("{h}");
+        return Ok(());
+    }
+    let events = h.as_array().cloned().unwrap_or_default();
+    if events.is_empty() {
+        println!("No fencing history.");
+    }
+    for e in events {
+        let ok = if e["succeeded"] == true {
+            "succeeded"
+        } else {
+            "FAILED"
+        };
+        let when = e["completed_ms"]
+            .as_i64()
+            .map(|ms| format!("{:.3}", ms as f64 / 1000.0))
+            .unwrap_or_else(|| e["time"].to_string());
+        println!(
+            "{} of {} by {} via {}: {ok} at {when}{}",
+            e["action"].as_str().unwrap_or("?"),
+            e["target"].as_str().unwrap_or("?"),
+            e["origin"].as_str().unwrap_or("?"),
+            e["device"].as_str().unwrap_or("-"),
+            e["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `hactl stonith list`: the configured devices (secrets hidden) and levels.
+pub fn stonith_list(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let (_, config) = rt.block_on(async { Client::new(&cfg)?.get_config().await })?;
+    let devices = ha_node::fencer::devices(&config);
+    let levels = ha_node::fencer::levels(&config);
+    let list: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            let params: serde_json::Map<String, Value> = d
+                .redacted_params()
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            serde_json::json!({"id": d.id, "agent": d.agent, "params": params})
+        })
+        .collect();
+    if json {
+        let lv: Vec<Value> = levels
+            .iter()
+            .map(
+                |l| serde_json::json!({"target": l.target, "index": l.index, "devices": l.devices}),
+            )
+            .collect();
+        println!("{}", serde_json::json!({"devices": list, "levels": lv}));
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No fence devices configured.");
+    }
+    for d in &list {
+        let params: Vec<String> = d["params"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "  * {} (stonith:{}) {}",
+            d["id"].as_str().unwrap_or("?"),
+            d["agent"].as_str().unwrap_or("?"),
+            params.join(" ")
+        );
+    }
+    for l in &levels {
+        println!(
+            "  level {} for {}: {}",
+            l.index,
+            l.target,
+            l.devices.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `hactl stonith test DEVICE [--target NODE]`: the DC asks the device.
+pub fn stonith_test(
+    config: Option<&Path>,
+    device: &str,
+    target: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let v = rt.block_on(async {
+        Client::new(&cfg)?
+            .with_timeout(Duration::from_secs(60))
+            .stonith(&ha_node::fencer::StonithOp::Test {
+                device: device.to_string(),
+                target,
+            })
+            .await
+    })?;
+    if json {
+        println!("{v}");
+    } else if v["ok"] == true {
+        println!(
+            "{device}: ok{} ({:.2}s)",
+            v["power"]
+                .as_str()
+                .map(|p| format!(", power {p}"))
+                .unwrap_or_default(),
+            v["seconds"].as_f64().unwrap_or(0.0)
+        );
+    } else {
+        println!("{device}: FAILED: {}", v["error"].as_str().unwrap_or("?"));
+    }
+    if v["ok"] == true {
+        Ok(())
+    } else {
+        bail!("{device} does not work")
+    }
+}

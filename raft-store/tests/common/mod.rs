@@ -130,6 +130,7 @@ pub fn workload(k: u64, state: &ClusterState) -> Command {
                 succeeded: k % 2 == 0,
                 time: k as i64,
                 origin: None,
+                ..Default::default()
             },
         },
         6 => Command::ClearFailures {
