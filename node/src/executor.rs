@@ -166,6 +166,15 @@ impl Executor {
         v
     }
 
+    /// Runs `req` without recording it (this node has lost quorum: nothing
+    /// can be committed); its recurring monitors end.
+    pub async fn run_unrecorded(&self, req: ExecRequest) -> OpRecord {
+        let lock = self.lock_of(&req.key);
+        let _guard = lock.lock().await;
+        self.cancel_monitors(&req.key, None);
+        self.run_once(&req).await
+    }
+
     /// Runs `req`, records the result through Raft, and answers it.
     pub async fn execute(self: &Arc<Self>, req: ExecRequest) -> Result<ExecReply, String> {
         let lock = self.lock_of(&req.key);

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod fencer;
 pub mod join;
 pub mod network;
+pub mod quorum;
 pub mod resource;
 pub mod server;
 pub mod setup;

@@ -68,6 +68,8 @@ pub struct Node {
     pub dc_stats: Arc<Mutex<crate::dc::DcStats>>,
     /// The DC's lost-node timeout.
     pub node_timeout: Duration,
+    /// When this node last knew it was in the majority.
+    pub quorum: crate::quorum::QuorumLease,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -122,6 +124,7 @@ pub async fn run(
         alive_within: Duration::from_millis(cfg.election_timeout_max_ms.max(500) * 2),
         dc_stats: Arc::default(),
         node_timeout: Duration::from_millis(cfg.node_timeout_ms.max(200)),
+        quorum: crate::quorum::QuorumLease::default(),
     };
     let executor = crate::executor::Executor::start(
         cfg.name.clone(),
@@ -137,6 +140,7 @@ pub async fn run(
         },
         node.dc_stats.clone(),
     ));
+    tokio::spawn(crate::quorum::watch(node.clone(), executor.clone()));
     // This node's executor starts empty: the cluster forgets what it knew
     // ran here and probes again (refused while the node is unclean).
     {
@@ -362,7 +366,11 @@ impl pb::raft_server::Raft for RaftService {
     ) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "Raft replication")?;
         let rpc = decode(request.get_ref())?;
-        encode(&self.node.raft.append_entries(rpc).await)
+        let resp = self.node.raft.append_entries(rpc).await;
+        if matches!(&resp, Ok(r) if r.is_success()) {
+            self.node.quorum.heard_from_leader();
+        }
+        encode(&resp)
     }
 
     async fn vote(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {

@@ -556,3 +556,70 @@ fn measure_time_to_run_50_resources() {
         rates[2]
     );
 }
+
+/// A node cut off from the majority stops its own resources within a
+/// bounded lease (no-quorum-policy=stop, the default): here the two other
+/// nodes freeze, so this one hears from no leader and has no majority.
+#[test]
+fn a_node_without_quorum_stops_its_resources_within_the_lease() {
+    let c = agent_cluster(3);
+    let rt = rt();
+    let v = rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let dc = v["dc"].as_str().unwrap().to_string();
+    let lonely = c.names.iter().find(|n| **n != dc).unwrap().clone();
+    let crm = c.dir.join("lonely.crm");
+    std::fs::write(
+        &crm,
+        format!(
+            "node node1\nnode node2\nnode node3\nproperty stonith-enabled=false\n\
+             primitive d1 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
+             primitive d2 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
+             location d1-pref d1 100: {lonely}\nlocation d2-pref d2 100: {lonely}\n"
+        ),
+    )
+    .unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(
+        &c,
+        Duration::from_secs(30),
+        "d1, d2 on the lonely node",
+        |v| {
+            settled(v)
+                && nodes_of(v, "d1") == [lonely.as_str()]
+                && nodes_of(v, "d2") == [lonely.as_str()]
+        },
+    );
+    let state = agents_dir(&c, &lonely).join("rsctmp");
+    assert!(state.join("Dummy-d1.state").exists() && state.join("Dummy-d2.state").exists());
+    let others: Vec<i32> = (0..3)
+        .filter(|&i| c.names[i] != lonely)
+        .map(|i| c.pid(i) as i32)
+        .collect();
+    let t0 = Instant::now();
+    for &p in &others {
+        // SAFETY: signalling our own children.
+        unsafe { libc::kill(p, libc::SIGSTOP) };
+    }
+    // node-timeout is 1.6 s: the lease runs out 1.6 s after the last
+    // contact; stopping two Dummies takes milliseconds (slack for slow CI).
+    let bound = Duration::from_millis(1600 + 2500);
+    while state.join("Dummy-d1.state").exists() || state.join("Dummy-d2.state").exists() {
+        assert!(
+            t0.elapsed() < bound,
+            "still running after {:?}",
+            t0.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1600),
+        "stopped before the lease ran out: {took:?}"
+    );
+    eprintln!("{lonely} stopped its resources {took:?} after losing the majority");
+    for &p in &others {
+        // SAFETY: as above.
+        unsafe { libc::kill(p, libc::SIGCONT) };
+    }
+}
