@@ -26,8 +26,11 @@ pub struct DcSettings {
     pub node_timeout: Duration,
     /// At most this many actions in flight per node.
     pub node_action_limit: usize,
-    /// Re-plan at least this often (failure-timeout, date rules).
+    /// How often membership is checked (who answers).
     pub tick: Duration,
+    /// Re-plan at least this often without a state change (failure-timeout,
+    /// date rules, retries).
+    pub replan: Duration,
 }
 
 impl Default for DcSettings {
@@ -35,7 +38,8 @@ impl Default for DcSettings {
         DcSettings {
             node_timeout: Duration::from_millis(1600),
             node_action_limit: 16,
-            tick: Duration::from_millis(1000),
+            tick: Duration::from_millis(100),
+            replan: Duration::from_millis(1000),
         }
     }
 }
@@ -358,10 +362,14 @@ pub async fn run(
     let mut leader_since: Option<Instant> = None;
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    let mut last_plan = Instant::now();
+    let mut last_quorum = false;
     loop {
         tokio::select! {
-            r = versions.changed() => if r.is_err() { return },
+            r = versions.changed() => { if r.is_err() { return } dirty = true; }
             Some(d) = done_rx.recv() => {
+                dirty = true;
                 inflight.remove(&d.key);
                 if !d.ok {
                     retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
@@ -383,7 +391,6 @@ pub async fn run(
         }
         let since = *leader_since.get_or_insert_with(Instant::now);
         let (addrs, up, voters_up, voters) = members_up(&node, settings.node_timeout);
-        let state = node.sm.state();
         let grace_over = since.elapsed() > settings.node_timeout * 2;
         // A new DC first hears from every member (Pacemaker's join round):
         // a node it has not heard from yet would look unseen, and unseen
@@ -391,7 +398,8 @@ pub async fn run(
         if !grace_over && addrs.keys().any(|n| !up.contains(n)) {
             continue;
         }
-        let changes = membership_changes(&state.config, &state.status, &up, grace_over);
+        let changes =
+            node.sm.read(|s| membership_changes(&s.config, &s.status, &up, grace_over));
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");
@@ -401,8 +409,16 @@ pub async fn run(
             }
             continue; // the new state wakes us
         }
+        let quorum = voters_up * 2 > voters;
+        if !dirty && quorum == last_quorum && last_plan.elapsed() < settings.replan {
+            continue;
+        }
+        dirty = false;
+        last_quorum = quorum;
+        last_plan = Instant::now();
+        let state = node.sm.state();
         let mut status = state.status.clone();
-        status.have_quorum = voters_up * 2 > voters;
+        status.have_quorum = quorum;
         status.dc = Some(node.name.clone());
         let t = ha_scheduler::schedule(&state.config, &status, now_secs());
         if let Ok(mut s) = stats.lock() {
