@@ -99,6 +99,10 @@ pub struct NodeConfig {
     /// Extra environment given to every resource agent.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub agent_env: std::collections::BTreeMap<String, String>,
+    /// A witness: a Raft voter that runs no resources (it gives a
+    /// two-node cluster plain majority quorum). `ha-node --witness`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub witness: bool,
     /// The file this was loaded from (agents' `crm_attribute` reads it).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -151,6 +155,7 @@ impl NodeConfig {
             ocf_root: default_ocf_root(),
             lsb_dir: default_lsb_dir(),
             agent_env: Default::default(),
+            witness: false,
             source: None,
         }
     }

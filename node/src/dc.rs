@@ -398,8 +398,9 @@ pub async fn run(
         if !grace_over && addrs.keys().any(|n| !up.contains(n)) {
             continue;
         }
-        let changes =
-            node.sm.read(|s| membership_changes(&s.config, &s.status, &up, grace_over));
+        let changes = node
+            .sm
+            .read(|s| membership_changes(&s.config, &s.status, &up, grace_over));
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");

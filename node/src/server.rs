@@ -70,6 +70,8 @@ pub struct Node {
     pub node_timeout: Duration,
     /// When this node last knew it was in the majority.
     pub quorum: crate::quorum::QuorumLease,
+    /// A witness runs no resources.
+    pub witness: bool,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -125,6 +127,7 @@ pub async fn run(
         dc_stats: Arc::default(),
         node_timeout: Duration::from_millis(cfg.node_timeout_ms.max(200)),
         quorum: crate::quorum::QuorumLease::default(),
+        witness: cfg.witness,
     };
     let executor = crate::executor::Executor::start(
         cfg.name.clone(),
@@ -143,7 +146,7 @@ pub async fn run(
     tokio::spawn(crate::quorum::watch(node.clone(), executor.clone()));
     // This node's executor starts empty: the cluster forgets what it knew
     // ran here and probes again (refused while the node is unclean).
-    {
+    if !cfg.witness {
         let node = node.clone();
         tokio::spawn(async move {
             let cmd = Command::SetNodeState {
@@ -205,6 +208,7 @@ pub async fn run(
         ))
         .add_service(pb::executor_server::ExecutorServer::new(ExecutorService {
             executor: executor.clone(),
+            witness: cfg.witness,
         }))
         .serve_with_shutdown(addr, shutdown)
         .await
@@ -299,6 +303,7 @@ impl Node {
 
 struct ExecutorService {
     executor: Arc<crate::executor::Executor>,
+    witness: bool,
 }
 
 #[tonic::async_trait]
@@ -306,6 +311,13 @@ impl pb::executor_server::Executor for ExecutorService {
     async fn execute(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "running resource actions")?;
         let req: crate::executor::ExecRequest = decode(request.get_ref())?;
+        if self.witness {
+            return Err(Status::failed_precondition(format!(
+                "this node is a witness: it runs no resources (asked to {} {}); \
+                 remove it from the configuration's nodes",
+                req.action, req.key
+            )));
+        }
         match self.executor.execute(req).await {
             Ok(reply) => encode(&reply),
             Err(e) => Err(Status::unavailable(e)),
@@ -524,7 +536,9 @@ impl Node {
             } else {
                 st
             };
-            nodes.push(json!({"name": name, "state": st, "member": true, "voter": voter, "membership": membership}));
+            let witness = !state.config.nodes.is_empty()
+                && !state.config.nodes.iter().any(|n| &n.name == name);
+            nodes.push(json!({"name": name, "state": st, "member": true, "voter": voter, "membership": membership, "witness": witness}));
             seen.insert(name.clone());
         }
         for n in &state.config.nodes {
@@ -532,6 +546,17 @@ impl Node {
                 nodes.push(json!({"name": n.name, "state": "offline", "member": false}));
             }
         }
+        let witnesses = nodes
+            .iter()
+            .filter(|n| n["witness"] == true && n["voter"] == true)
+            .count();
+        let quorum_mode = match (voters.len(), witnesses) {
+            (2, _) => "majority of 2 voters: losing either node loses quorum \
+                       (two-node takeover is not built yet; add a witness)"
+                .to_string(),
+            (n, 0) => format!("majority of {n} voters"),
+            (n, w) => format!("majority of {n} voters ({w} witness)"),
+        };
         // Failed actions: recorded results that are not what was expected
         // (probes finding a resource stopped are not failures).
         let mut failed = Vec::new();
@@ -577,6 +602,7 @@ impl Node {
             "fencing_history": fencing,
             "dc": dc,
             "quorum": quorum,
+            "quorum_mode": quorum_mode,
             "nodes": nodes,
             "resources": placement["resources"],
             "target": target["resources"],

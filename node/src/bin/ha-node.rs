@@ -18,6 +18,10 @@ struct Cli {
     /// The node's name (informational: shown in `ps`; must match the config).
     #[arg(long)]
     name: Option<String>,
+    /// Run as a witness: a voter that runs no resources (a third vote for
+    /// a two-node cluster).
+    #[arg(long)]
+    witness: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,7 +66,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let path = cli.config.context("--config FILE is required")?;
-    let cfg = NodeConfig::load(&path)?;
+    let mut cfg = NodeConfig::load(&path)?;
+    cfg.witness |= cli.witness;
     if let Some(name) = &cli.name {
         anyhow::ensure!(
             name == &cfg.name,

@@ -149,6 +149,9 @@ pub fn render_status(v: &Value) -> String {
         "partition WITHOUT quorum"
     };
     s.push_str(&format!("  * Current DC: {dc} ({quorum})\n"));
+    if let Some(m) = v["quorum_mode"].as_str() {
+        s.push_str(&format!("  * Quorum: {m}\n"));
+    }
     if let Some(e) = v["config_epoch"].as_u64() {
         s.push_str(&format!("  * Configuration epoch: {e}\n"));
     }
@@ -161,6 +164,11 @@ pub fn render_status(v: &Value) -> String {
             "offline" => "OFFLINE".to_string(),
             "standby" => "Node standby".to_string(),
             o => o.to_string(),
+        };
+        let label = if n["witness"] == true {
+            format!("{label} witness")
+        } else {
+            label
         };
         by_state
             .entry(label)
