@@ -84,14 +84,31 @@ pub(crate) fn members_up(
     (addrs, up, voters_up, voters.len())
 }
 
+/// Raft members (id, name) and the names this node has heard from since
+/// `since` (itself included).
+fn member_ids(node: &Node, since: Instant) -> (Vec<(u64, String)>, BTreeSet<String>) {
+    let m = node.raft.metrics().borrow().clone();
+    let mut ids = Vec::new();
+    let mut heard = BTreeSet::new();
+    for (id, n) in m.membership_config.membership().nodes() {
+        let name = split_member(&n.addr).0.to_string();
+        if *id == node.id || node.liveness.seen_since(*id, since) {
+            heard.insert(name.clone());
+        }
+        ids.push((*id, name));
+    }
+    (ids, heard)
+}
+
 /// The membership changes that make the replicated status match who is up.
-/// Lost nodes are declared only after `grace` (a new DC first hears from
-/// everyone). An unclean node stays unclean until fenced.
+/// `lost`: the nodes this DC may declare lost (heard from, then silent for
+/// node-timeout; or never heard from once its grace period is over). An
+/// unclean node stays unclean until fenced.
 pub fn membership_changes(
     config: &Config,
     status: &Status,
     up: &BTreeSet<String>,
-    grace_over: bool,
+    lost: &BTreeSet<String>,
 ) -> Vec<Command> {
     let stonith = config
         .properties
@@ -108,11 +125,13 @@ pub fn membership_changes(
         let is_up = up.contains(&n.name);
         let state = match (is_up, membership) {
             (true, Membership::Offline | Membership::Pending) => Some(NodeState::Joined),
-            (false, Membership::Online | Membership::Pending) if grace_over => Some(if stonith {
-                NodeState::Unclean
-            } else {
-                NodeState::Down
-            }),
+            (false, Membership::Online | Membership::Pending) if lost.contains(&n.name) => {
+                Some(if stonith {
+                    NodeState::Unclean
+                } else {
+                    NodeState::Down
+                })
+            }
             _ => None,
         };
         if let Some(state) = state {
@@ -395,12 +414,21 @@ pub async fn run(
         // A new DC first hears from every member (Pacemaker's join round):
         // a node it has not heard from yet would look unseen, and unseen
         // nodes are fenced (startup-fencing).
-        if !grace_over && addrs.keys().any(|n| !up.contains(n)) {
+        let (ids, heard) = member_ids(&node, since);
+        if !grace_over && ids.iter().any(|(_, n)| !heard.contains(n)) {
             continue;
         }
+        let lost: BTreeSet<String> = node.sm.read(|s| {
+            s.config
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .filter(|n| !up.contains(n) && (grace_over || heard.contains(n)))
+                .collect()
+        });
         let changes = node
             .sm
-            .read(|s| membership_changes(&s.config, &s.status, &up, grace_over));
+            .read(|s| membership_changes(&s.config, &s.status, &up, &lost));
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");

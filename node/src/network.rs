@@ -47,6 +47,15 @@ impl Liveness {
         }
     }
 
+    /// Has answered since `t`.
+    pub fn seen_since(&self, id: NodeId, t: Instant) -> bool {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).map(|s| *s >= t))
+            .unwrap_or(false)
+    }
+
     /// Answered within `within`.
     pub fn alive(&self, id: NodeId, within: Duration) -> bool {
         self.seen

@@ -125,9 +125,21 @@ impl Lab {
     }
 
     fn freeze_victim(&self) {
+        if std::env::var_os("HA_TEST_SHOW_LOG").is_some() {
+            eprintln!("freeze at {:?}", std::time::SystemTime::now());
+        }
         let pid = self.c.pid(self.victim_ix()) as i32;
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+        if std::env::var_os("HA_TEST_SHOW_LOG").is_some() {
+            std::thread::sleep(Duration::from_millis(50));
+            let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            eprintln!(
+                "victim {} pid {pid} stat: {}",
+                self.victim,
+                st.split(' ').take(3).collect::<Vec<_>>().join(" ")
+            );
+        }
     }
 
     fn hactl(&self, args: &[&str]) -> std::process::Output {
@@ -223,6 +235,20 @@ fn a_frozen_node_is_fenced_through_its_bmc_before_its_resources_move() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed, not exited: {status:?}");
     assert_eq!(node_state(&v, &l.victim), "offline", "{v:#}");
+    if std::env::var_os("HA_TEST_SHOW_LOG").is_some() {
+        let log = std::fs::read_to_string(l.c.dir.join(&l.dc).join("ha-node.log")).unwrap();
+        eprintln!(
+            "{}",
+            log.lines()
+                .rev()
+                .take(400)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     eprintln!(
         "{} (DC {}) frozen -> fenced and recovered in {took:?}",
         l.victim, l.dc
