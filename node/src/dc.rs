@@ -52,6 +52,13 @@ pub struct DcStats {
     pub failed_dispatches: u64,
 }
 
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -409,7 +416,34 @@ pub async fn run(
             continue;
         }
         let since = *leader_since.get_or_insert_with(Instant::now);
+        // A two-node takeover left the peer's fencing to record (this node
+        // leads alone now): record it before anything else.
+        if let Some(dir) = &node.data_dir {
+            let pending = crate::two_node::pending_fencing(dir);
+            if let Ok(bytes) = std::fs::read(&pending) {
+                match serde_json::from_slice::<ha_scheduler::model::FencingEvent>(&bytes) {
+                    Ok(event) => match node.propose(Command::RecordFencing { event }).await {
+                        Ok(_) => {
+                            let _ = std::fs::remove_file(&pending);
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot record the takeover's fencing yet: {e}");
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!("{}: {e}; removed", pending.display());
+                        let _ = std::fs::remove_file(&pending);
+                    }
+                }
+            }
+        }
         let (addrs, up, voters_up, voters) = members_up(&node, settings.node_timeout);
+        if voters_up * 2 <= voters && crate::two_node::active(&node) {
+            // Two-node mode without the peer: nothing can be committed; the
+            // takeover (two_node) fences the peer first.
+            continue;
+        }
         let grace_over = since.elapsed() > settings.node_timeout * 2;
         // A new DC first hears from every member (Pacemaker's join round):
         // a node it has not heard from yet would look unseen, and unseen

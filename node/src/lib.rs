@@ -14,6 +14,7 @@ pub mod resource;
 pub mod server;
 pub mod setup;
 pub mod tls;
+pub mod two_node;
 
 pub mod pb {
     //! Generated gRPC code of `proto/ha.proto`.

@@ -27,13 +27,18 @@ impl QuorumLease {
         }
     }
 
-    fn heard_within(&self, d: Duration) -> bool {
+    pub fn heard_within(&self, d: Duration) -> bool {
         self.last
             .lock()
             .ok()
             .and_then(|l| *l)
             .is_some_and(|t| t.elapsed() <= d)
     }
+}
+
+/// Whether this node heard a leader's appends within `d`.
+pub fn heard_within(node: &Node, d: Duration) -> bool {
+    node.quorum.heard_within(d)
 }
 
 /// Whether this node is in the majority now.
@@ -93,45 +98,58 @@ pub async fn watch(node: Node, executor: Arc<Executor>) {
         if stopped {
             continue;
         }
-        let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
+        let config = node.sm.read(|s| s.config.clone());
+        if crate::two_node::active(&node) {
+            continue; // two-node mode: the takeover decides who stops
+        }
         if !stops_without_quorum(&config) {
             continue;
         }
         stopped = true;
-        let mut status = status;
-        status.have_quorum = false;
-        let here = ha_scheduler::current_placement(&config, &status, crate::dc::now_secs());
-        let mut mine: Vec<String> = here
-            .resources
-            .iter()
-            .filter(|(_, p)| p.nodes.iter().any(|n| n == &node.name))
-            .map(|(k, _)| k.split('@').next().unwrap_or(k).to_string())
-            .collect();
-        mine.sort();
-        mine.dedup();
         tracing::error!(
-            resources = mine.len(),
-            "no quorum (lease of {:?} expired {:?} ago): stopping this node's resources (no-quorum-policy)",
+            "no quorum (lease of {:?} expired {:?} ago): no-quorum-policy stops this node's resources",
             node.node_timeout,
             since.elapsed()
         );
-        let empty = Transition::default();
-        for rsc in mine {
-            let action = Action {
-                id: 0,
-                kind: ActionKind::Stop,
-                rsc: Some(rsc.clone()),
-                node: node.name.clone(),
-                reason: "no quorum".into(),
-            };
-            match crate::dc::exec_request(&config, &empty, &action) {
-                Ok(req) if req.class != "stonith" => {
-                    let r = executor.run_unrecorded(req).await;
-                    tracing::warn!(resource = %rsc, rc = r.rc, "stopped without quorum");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(resource = %rsc, "cannot stop without quorum: {e}"),
+        stop_local_resources(&node, &executor, "no quorum").await;
+    }
+}
+
+/// Stops every resource this node runs by the replicated state it last
+/// saw, without recording (nothing can be committed without quorum); its
+/// recurring monitors end.
+pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &str) {
+    let (config, mut status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
+    status.have_quorum = false;
+    let here = ha_scheduler::current_placement(&config, &status, crate::dc::now_secs());
+    let mut mine: Vec<String> = here
+        .resources
+        .iter()
+        .filter(|(_, p)| p.nodes.iter().any(|n| n == &node.name))
+        .map(|(k, _)| k.split('@').next().unwrap_or(k).to_string())
+        .collect();
+    mine.sort();
+    mine.dedup();
+    tracing::error!(
+        resources = mine.len(),
+        "{why}: stopping this node's resources"
+    );
+    let empty = Transition::default();
+    for rsc in mine {
+        let action = Action {
+            id: 0,
+            kind: ActionKind::Stop,
+            rsc: Some(rsc.clone()),
+            node: node.name.clone(),
+            reason: why.into(),
+        };
+        match crate::dc::exec_request(&config, &empty, &action) {
+            Ok(req) if req.class != "stonith" => {
+                let r = executor.run_unrecorded(req).await;
+                tracing::warn!(resource = %rsc, rc = r.rc, "stopped ({why})");
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(resource = %rsc, "cannot stop ({why}): {e}"),
         }
     }
 }

@@ -72,6 +72,12 @@ pub struct Node {
     pub quorum: crate::quorum::QuorumLease,
     /// A witness runs no resources.
     pub witness: bool,
+    /// Two-node mode: what this node is doing about a lost peer.
+    pub two_node_state: Arc<Mutex<Option<String>>>,
+    /// `hactl quorum unblock` was given (wait_for_all lifted).
+    pub unblocked: Arc<std::sync::atomic::AtomicBool>,
+    /// The node's data directory.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -82,7 +88,29 @@ pub async fn run(
     let tls = cfg.tls.files();
     let server_tls = tls.server()?;
     let client_tls = tls.client()?;
+    let rejoin_marker = crate::two_node::rejoin_marker(&cfg.data_dir);
+    let rejoining = rejoin_marker.exists();
+    if rejoining {
+        // Fenced out of a two-node cluster: this Raft state may hold entries
+        // the survivor never committed; start empty and be added back.
+        let dir = cfg.data_dir.join("raft");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| DaemonError::Setup(format!("{}: {e}", dir.display())))?;
+        }
+        tracing::warn!("rejoining: the Raft state was discarded");
+    }
     let (log, sm) = ha_raft_store::open(cfg.data_dir.join("raft"))?;
+    let force = crate::two_node::force_marker(&cfg.data_dir);
+    if force.exists() {
+        let lid = log.force_single_voter(
+            cfg.id,
+            BasicNode::new(member_addr(&cfg.name, cfg.advertise())),
+        )?;
+        std::fs::remove_file(&force)
+            .map_err(|e| DaemonError::Setup(format!("{}: {e}", force.display())))?;
+        tracing::warn!(log_id = %lid, "the peer is fenced: membership rewritten to this node alone");
+    }
     let raft_config = Compaction::default().apply_to(openraft::Config {
         cluster_name: "ha-node".to_string(),
         heartbeat_interval: cfg.heartbeat_ms,
@@ -128,6 +156,9 @@ pub async fn run(
         node_timeout: Duration::from_millis(cfg.node_timeout_ms.max(200)),
         quorum: crate::quorum::QuorumLease::default(),
         witness: cfg.witness,
+        two_node_state: Arc::default(),
+        unblocked: Arc::default(),
+        data_dir: Some(cfg.data_dir.clone()),
     };
     let executor = crate::executor::Executor::start(
         cfg.name.clone(),
@@ -144,6 +175,24 @@ pub async fn run(
         node.dc_stats.clone(),
     ));
     tokio::spawn(crate::quorum::watch(node.clone(), executor.clone()));
+    tokio::spawn(crate::two_node::watch(
+        node.clone(),
+        executor.clone(),
+        cfg.data_dir.clone(),
+    ));
+    tokio::spawn(crate::two_node::check_still_member(
+        node.clone(),
+        cfg.data_dir.clone(),
+    ));
+    if rejoining {
+        let mut peers = crate::two_node::marker_peers(&rejoin_marker);
+        peers.extend(
+            cfg.bootstrap
+                .iter()
+                .map(|p| (p.id, p.name.clone(), p.addr.clone())),
+        );
+        tokio::spawn(crate::two_node::rejoin(node.clone(), peers, rejoin_marker));
+    }
     // This node's executor starts empty: the cluster forgets what it knew
     // ran here and probes again (refused while the node is unclean).
     if !cfg.witness {
@@ -172,7 +221,7 @@ pub async fn run(
         addr: cfg.listen.clone(),
         message: format!("{e}"),
     })?;
-    if !cfg.bootstrap.is_empty() {
+    if !cfg.bootstrap.is_empty() && !rejoining {
         let initialized = raft
             .is_initialized()
             .await
@@ -377,6 +426,7 @@ impl pb::raft_server::Raft for RaftService {
         request: Request<pb::Bytes>,
     ) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "Raft replication")?;
+        self.node.refuse_non_member(&request)?;
         let rpc = decode(request.get_ref())?;
         let resp = self.node.raft.append_entries(rpc).await;
         if matches!(&resp, Ok(r) if r.is_success()) {
@@ -387,6 +437,7 @@ impl pb::raft_server::Raft for RaftService {
 
     async fn vote(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "Raft voting")?;
+        self.node.refuse_non_member(&request)?;
         let rpc = decode(request.get_ref())?;
         encode(&self.node.raft.vote(rpc).await)
     }
@@ -551,9 +602,9 @@ impl Node {
             .filter(|n| n["witness"] == true && n["voter"] == true)
             .count();
         let quorum_mode = match (voters.len(), witnesses) {
-            (2, _) => "majority of 2 voters: losing either node loses quorum \
-                       (two-node takeover is not built yet; add a witness)"
-                .to_string(),
+            (2, 0) => {
+                "two-node (a lost peer is fenced, then the survivor goes on alone)".to_string()
+            }
             (n, 0) => format!("majority of {n} voters"),
             (n, w) => format!("majority of {n} voters ({w} witness)"),
         };
@@ -617,7 +668,10 @@ impl Node {
             "term": m.current_term,
             "last_applied": m.last_applied.map(|l| l.index),
             "answered_by": self.name,
-            "notes": t.notes.iter().cloned().chain(crate::fencer::unclean_notes(&status, &state.config)).collect::<Vec<_>>(),
+            "notes": t.notes.iter().cloned()
+                .chain(crate::fencer::unclean_notes(&status, &state.config))
+                .chain(self.two_node_state.lock().ok().and_then(|s| s.clone()).map(|s| format!("two-node: {s}")))
+                .collect::<Vec<_>>(),
         })
     }
 }
@@ -737,8 +791,32 @@ impl pb::admin_server::Admin for AdminService {
         }
     }
 
+    async fn quorum(
+        &self,
+        request: Request<pb::QuorumRequest>,
+    ) -> Result<Response<pb::QuorumReply>, Status> {
+        require(&request, ADMINS, "quorum overrides")?;
+        match request.into_inner().op.as_str() {
+            "unblock" => {
+                self.node
+                    .unblocked
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(Response::new(pb::QuorumReply {
+                    message: format!(
+                        "{}: wait_for_all lifted: if its peer stays silent it fences the peer and goes on alone",
+                        self.node.name
+                    ),
+                }))
+            }
+            other => Err(Status::invalid_argument(format!(
+                "unknown quorum operation '{other}': use unblock"
+            ))),
+        }
+    }
+
     async fn propose(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "proposing cluster state changes")?;
+        self.node.refuse_non_member(&request)?;
         let cmd: Command = decode(request.get_ref())?;
         if matches!(cmd, Command::ApplyConfig { .. }) {
             return Err(Status::permission_denied(
@@ -923,6 +1001,72 @@ impl AdminService {
 }
 
 impl Node {
+    /// Raft traffic from a node this one no longer counts as a member (a
+    /// fenced two-node peer coming back with its old state) is refused: it
+    /// must rejoin instead of disturbing the survivor's term.
+    fn refuse_non_member<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let Some(cert) = req.peer_certs().and_then(|c| c.first().cloned()) else {
+            return Ok(());
+        };
+        let Ok((_, name)) = peer_identity(cert.as_ref()) else {
+            return Ok(());
+        };
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let me_voter = membership.voter_ids().any(|v| v == self.id);
+        let known = membership
+            .nodes()
+            .any(|(_, n)| split_member(&n.addr).0 == name);
+        if me_voter && !known {
+            return Err(Status::failed_precondition(format!(
+                "{name} is not a member of this cluster any more (fenced): rejoin"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Asks the node at `addr` to add `id` back (learner, then voter).
+    pub async fn ask_to_add(
+        &self,
+        addr: &str,
+        id: NodeId,
+        name: &str,
+        advertise: &str,
+    ) -> Result<(), String> {
+        let mut c = self
+            .membership_client(addr)
+            .map_err(|e| e.message().to_string())?;
+        c.add_member(pb::AddMemberRequest {
+            id,
+            name: name.to_string(),
+            addr: advertise.to_string(),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| e.message().to_string())
+    }
+
+    /// Whether the node at `addr` counts `name` as a member; an error when
+    /// it does not answer (or has no voters itself).
+    pub async fn is_member_at(&self, addr: &str, name: &str) -> Result<bool, String> {
+        let mut c = self
+            .membership_client(addr)
+            .map_err(|e| e.message().to_string())?;
+        let mut req = Request::new(pb::IsMemberRequest {
+            name: name.to_string(),
+        });
+        req.set_timeout(Duration::from_secs(2));
+        let r = c
+            .is_member(req)
+            .await
+            .map_err(|e| e.message().to_string())?
+            .into_inner();
+        if r.voters == 0 || !r.leader {
+            return Err("it does not lead a cluster".into());
+        }
+        Ok(r.member)
+    }
+
     fn membership_client(
         &self,
         addr: &str,
@@ -1123,6 +1267,24 @@ impl pb::membership_server::Membership for MembershipService {
         let r = request.into_inner();
         self.node.add_member(r.id, &r.name, &r.addr).await?;
         Ok(Response::new(pb::AddMemberReply {}))
+    }
+
+    async fn is_member(
+        &self,
+        request: Request<pb::IsMemberRequest>,
+    ) -> Result<Response<pb::IsMemberReply>, Status> {
+        require(&request, &[Role::Node], "membership checks")?;
+        let name = request.into_inner().name;
+        let m = self.node.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let member = membership
+            .nodes()
+            .any(|(_, n)| split_member(&n.addr).0 == name);
+        Ok(Response::new(pb::IsMemberReply {
+            member,
+            leader: m.current_leader == Some(self.node.id),
+            voters: membership.voter_ids().count() as u32,
+        }))
     }
 
     async fn remove_member(

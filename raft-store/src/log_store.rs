@@ -349,6 +349,39 @@ impl LogStore {
         serde_json::to_vec(v).map_err(|source| StoreError::Encode { what, source })
     }
 
+    /// Makes `id` the only voter, as etcd's `--force-new-cluster` does: a
+    /// membership entry `{id}` is appended after the last entry, at a term
+    /// above every term seen, with a vote for `id` at that term. When Raft
+    /// starts on this log, `id` elects itself (a majority of one) and commits
+    /// the entry. Only safe once every other voter is known to be down (a
+    /// two-node cluster whose peer is confirmed fenced: every entry it
+    /// committed is here too). Returns the entry's log id.
+    pub fn force_single_voter(
+        &self,
+        id: crate::types::NodeId,
+        node: crate::types::Node,
+    ) -> Result<LogId, StoreError> {
+        let (purged, last) = self.log_state()?;
+        let last = last.or(purged);
+        let vote_term = self
+            .read_vote_inner()?
+            .map(|v| v.leader_id().term)
+            .unwrap_or(0);
+        let term = vote_term.max(last.map(|l| l.leader_id.term).unwrap_or(0)) + 1;
+        let index = last.map(|l| l.index + 1).unwrap_or(0);
+        let membership = openraft::Membership::new(
+            vec![std::collections::BTreeSet::from([id])],
+            std::collections::BTreeMap::from([(id, node)]),
+        );
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(term, id), index);
+        self.save_vote_durable(&Vote::new(term, id))?;
+        self.append_durable([Entry {
+            log_id,
+            payload: openraft::EntryPayload::Membership(membership),
+        }])?;
+        Ok(log_id)
+    }
+
     fn read_vote_inner(&self) -> Result<Option<Vote>, StoreError> {
         self.get_meta(KEY_VOTE)
     }

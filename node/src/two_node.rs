@@ -1,0 +1,439 @@
+//! Two-node mode: a cluster of exactly two voters (no witness) cannot commit
+//! anything once one is lost, so the survivor must prove the peer is off
+//! before it goes on alone. Both sides race to fence the peer; the one not
+//! preferred waits first (the node running the more important resources by
+//! `priority-fencing-delay`, else the lower node id, fences at once; the
+//! other after the delay), so the two never shoot each other. Only a node
+//! whose fence of the peer is confirmed continues: it rewrites the Raft
+//! membership to itself alone (stop Raft, append the membership entry,
+//! restart: [`ha_raft_store::LogStore::force_single_voter`]), records the
+//! fencing and recovers the peer's resources as DC. A node that fails to
+//! fence its peer stops its own resources and keeps trying. A node that has
+//! not seen its peer since it started waits for it (`wait_for_all`) unless
+//! an operator says `hactl quorum unblock`. The fenced node, when it comes
+//! back, finds it is no longer a member, discards its Raft state and rejoins
+//! the survivor as a learner, then a voter.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ha_fencing::FenceOptions;
+use ha_scheduler::model::{Config, FencingEvent, Status};
+
+use crate::executor::Executor;
+use crate::network::split_member;
+use crate::server::Node;
+
+/// Marker: rewrite the membership to this node alone before Raft starts.
+pub fn force_marker(data_dir: &Path) -> PathBuf {
+    data_dir.join("force-new-cluster")
+}
+
+/// Marker: discard the Raft state and rejoin the survivor.
+pub fn rejoin_marker(data_dir: &Path) -> PathBuf {
+    data_dir.join("rejoin")
+}
+
+/// The fencing to record once this node leads alone.
+pub fn pending_fencing(data_dir: &Path) -> PathBuf {
+    data_dir.join("pending-fencing.json")
+}
+
+/// Default wait of the node that is not preferred (`two-node-fence-delay`).
+pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(5);
+
+/// The sum of the `priority` meta attributes of the resources active on
+/// `node` (promoted instances count one more), as priority-fencing-delay does.
+pub fn node_priority(config: &Config, status: &Status, node: &str) -> i64 {
+    let now = ha_scheduler::current_placement(config, status, crate::dc::now_secs());
+    let mut sum = 0;
+    for (key, placed) in &now.resources {
+        if !placed.nodes.iter().any(|n| n == node) {
+            continue;
+        }
+        let id = key.split(['@', ':']).next().unwrap_or(key);
+        let Some(p) = config.primitive(id) else {
+            continue;
+        };
+        let prio: i64 = p
+            .effective_meta(config)
+            .get("priority")
+            .and_then(|v| ha_scheduler::score::parse(v))
+            .unwrap_or(0);
+        let promoted = placed.role == ha_scheduler::model::Role::Promoted;
+        sum += prio + i64::from(promoted && prio != 0);
+    }
+    sum
+}
+
+/// How long `me` waits before fencing `peer`: 0 for the preferred node.
+/// Preferred: the node running the more important resources when
+/// `priority-fencing-delay` is set and the priorities differ (the other
+/// waits that delay); else the node with the lower id (the other waits
+/// `two-node-fence-delay`, default 5 s).
+pub fn fence_delay(
+    config: &Config,
+    status: &Status,
+    me: (&str, u64),
+    peer: (&str, u64),
+) -> (Duration, String) {
+    let parse = |name: &str| {
+        config
+            .properties
+            .get(name)
+            .and_then(|v| ha_scheduler::cib::parse_interval_ms(v))
+            .map(Duration::from_millis)
+    };
+    let pfd = parse("priority-fencing-delay").filter(|d| !d.is_zero());
+    if let Some(d) = pfd {
+        let (mine, theirs) = (
+            node_priority(config, status, me.0),
+            node_priority(config, status, peer.0),
+        );
+        if mine != theirs {
+            return if mine > theirs {
+                (
+                    Duration::ZERO,
+                    format!("priority {mine} > {theirs}: fence at once"),
+                )
+            } else {
+                (
+                    d,
+                    format!("priority {mine} < {theirs}: wait priority-fencing-delay"),
+                )
+            };
+        }
+    }
+    let d = parse("two-node-fence-delay").unwrap_or(DEFAULT_FENCE_DELAY);
+    if me.1 < peer.1 {
+        (
+            Duration::ZERO,
+            "preferred node (lower id): fence at once".into(),
+        )
+    } else {
+        (
+            d,
+            "not the preferred node (higher id): wait two-node-fence-delay".into(),
+        )
+    }
+}
+
+fn stonith_enabled(config: &Config) -> bool {
+    config
+        .properties
+        .get("stonith-enabled")
+        .map(|v| ha_scheduler::cib::is_true(v))
+        .unwrap_or(true)
+}
+
+/// The two voters if this is a two-node cluster: (peer id, peer name, peer addr).
+fn peer_of(node: &Node) -> Option<(u64, String, String)> {
+    if node.witness {
+        return None;
+    }
+    let m = node.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership().clone();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    if voters.len() != 2 || !voters.contains(&node.id) {
+        return None;
+    }
+    let peer = voters.into_iter().find(|&v| v != node.id)?;
+    let n = membership.get_node(&peer)?;
+    let (name, addr) = split_member(&n.addr);
+    Some((peer, name.to_string(), addr.to_string()))
+}
+
+/// Whether this node is in two-node mode now.
+pub fn active(node: &Node) -> bool {
+    peer_of(node).is_some()
+}
+
+fn peer_alive(node: &Node, peer: u64) -> bool {
+    let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
+    if leader {
+        node.liveness.alive(peer, node.node_timeout)
+    } else {
+        crate::quorum::heard_within(node, node.node_timeout)
+    }
+}
+
+fn set_state(node: &Node, msg: Option<String>) {
+    if let Ok(mut s) = node.two_node_state.lock() {
+        *s = msg;
+    }
+}
+
+/// Re-executes this process (same arguments): Raft stops, the markers in
+/// the data dir say what to do before it starts again.
+pub fn restart_process() -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec()
+}
+
+/// Watches the peer of a two-node cluster; takes over when it is lost.
+pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
+    let mut seen_peer = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut stopped_own = false;
+    loop {
+        tick.tick().await;
+        let Some((peer_id, peer, _)) = peer_of(&node) else {
+            continue;
+        };
+        if peer_alive(&node, peer_id) {
+            seen_peer = true;
+            if stopped_own {
+                stopped_own = false;
+                set_state(&node, None);
+            }
+            continue;
+        }
+        if !seen_peer && !node.unblocked.load(Ordering::SeqCst) {
+            set_state(
+                &node,
+                Some(format!(
+                    "waiting for {peer} (wait_for_all): this node has not seen its peer since it \
+                     started; `hactl quorum unblock` lets it go on alone (it fences {peer} first)"
+                )),
+            );
+            continue;
+        }
+        let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
+        if !stonith_enabled(&config) {
+            set_state(
+                &node,
+                Some(format!(
+                    "lost {peer}; fencing is disabled, so this node cannot prove {peer} is off \
+                     and does not take over"
+                )),
+            );
+            if !stopped_own {
+                crate::quorum::stop_local_resources(
+                    &node,
+                    &executor,
+                    "two-node: peer lost, no fencing",
+                )
+                .await;
+                stopped_own = true;
+            }
+            continue;
+        }
+        let (delay, why) = fence_delay(&config, &status, (&node.name, node.id), (&peer, peer_id));
+        set_state(
+            &node,
+            Some(format!("lost {peer}: fencing it in {delay:?} ({why})")),
+        );
+        tracing::warn!(peer = %peer, ?delay, "two-node: peer lost; {why}");
+        let wait_until = Instant::now() + delay;
+        let mut came_back = false;
+        while Instant::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if peer_alive(&node, peer_id) {
+                came_back = true;
+                break;
+            }
+        }
+        if came_back {
+            tracing::info!(peer = %peer, "two-node: peer answered again, no fencing");
+            set_state(&node, None);
+            continue;
+        }
+        let action = crate::fencer::action(&config);
+        let devices = crate::fencer::devices(&config);
+        let levels = crate::fencer::levels(&config);
+        let opts = FenceOptions {
+            timeout: crate::fencer::timeout(&config),
+            delay_override: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        let report = ha_fencing::fence(&peer, action, &devices, &levels, &opts).await;
+        if report.succeeded {
+            let event = FencingEvent {
+                target: peer.clone(),
+                action: format!("{action:?}").to_lowercase(),
+                device: report.device.clone(),
+                succeeded: true,
+                time: crate::dc::now_secs(),
+                origin: Some(node.name.clone()),
+                reason: None,
+                completed_ms: Some(crate::dc::now_ms()),
+            };
+            tracing::warn!(
+                peer = %peer,
+                "two-node: {} fenced ({}); continuing alone: rewriting the membership",
+                peer,
+                report.summary()
+            );
+            let written = serde_json::to_vec(&event)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    std::fs::write(pending_fencing(&data_dir), b).map_err(|e| e.to_string())
+                })
+                .and_then(|_| {
+                    std::fs::write(force_marker(&data_dir), b"").map_err(|e| e.to_string())
+                });
+            match written {
+                Ok(()) => {
+                    let e = restart_process();
+                    tracing::error!("cannot restart to rewrite the membership: {e}");
+                }
+                Err(e) => tracing::error!("cannot write the takeover markers: {e}"),
+            }
+            continue;
+        }
+        let summary = report.summary();
+        tracing::error!(peer = %peer, "two-node: fencing the peer failed: {summary}");
+        set_state(
+            &node,
+            Some(format!(
+                "lost {peer} and could not fence it: {summary}; this node stopped its resources \
+                 and waits (retrying)"
+            )),
+        );
+        if !stopped_own {
+            crate::quorum::stop_local_resources(&node, &executor, "two-node: peer not fenced")
+                .await;
+            stopped_own = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// The peers a rejoin marker names.
+pub fn marker_peers(marker: &Path) -> Vec<(u64, String, String)> {
+    std::fs::read(marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// On a node told to rejoin: asks the peers to add it back (as a learner,
+/// then a voter) until one does.
+pub async fn rejoin(node: Node, peers: Vec<(u64, String, String)>, marker: PathBuf) {
+    if peers.is_empty() {
+        tracing::error!("rejoin: no peer to ask (the marker names none); add this node by hand");
+        return;
+    }
+    loop {
+        for (_, name, addr) in &peers {
+            if name == &node.name {
+                continue;
+            }
+            match node
+                .ask_to_add(addr, node.id, &node.name, &node.advertise)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(via = %name, "rejoined the cluster");
+                    let _ = std::fs::remove_file(&marker);
+                    return;
+                }
+                Err(e) => tracing::info!(via = %name, "rejoin not accepted yet: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Whether `name` still belongs to the cluster as `peer_addr` sees it; on a
+/// node of a two-node cluster that cannot reach a leader.
+pub async fn check_still_member(node: Node, data_dir: PathBuf) {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if node.raft.metrics().borrow().current_leader.is_some() {
+            if start.elapsed() > Duration::from_secs(30) {
+                return;
+            }
+            continue;
+        }
+        let Some((peer_id, peer, addr)) = peer_of(&node) else {
+            continue;
+        };
+        match node.is_member_at(&addr, &node.name).await {
+            Ok(false) => {
+                tracing::warn!(
+                    peer = %peer,
+                    "{peer} no longer counts this node as a member (it was fenced): \
+                     discarding the Raft state and rejoining"
+                );
+                // The marker names who to ask (the Raft state that knows is
+                // about to go).
+                let peers = serde_json::json!([[peer_id, peer, addr]]).to_string();
+                if let Err(e) = std::fs::write(rejoin_marker(&data_dir), peers) {
+                    tracing::error!("cannot write the rejoin marker: {e}");
+                    continue;
+                }
+                let e = restart_process();
+                tracing::error!("cannot restart to rejoin: {e}");
+            }
+            Ok(true) => {}
+            Err(e) => tracing::debug!("membership check at {peer}: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(props: &str) -> (Config, Status) {
+        let c = ha_scheduler::crm::read_crm(&format!(
+            "node a\nnode b\nprimitive db ocf:heartbeat:Dummy meta priority=10\n\
+             primitive web ocf:heartbeat:Dummy meta priority=1\n{props}"
+        ))
+        .unwrap();
+        let mut st = Status::default();
+        for (n, rsc) in [("a", "web"), ("b", "db")] {
+            let ns = st.nodes.entry(n.to_string()).or_default();
+            ns.membership = ha_scheduler::model::Membership::Online;
+            ns.history.insert(
+                rsc.to_string(),
+                ha_scheduler::model::ResourceHistory {
+                    class: "ocf".into(),
+                    provider: Some("heartbeat".into()),
+                    agent: "Dummy".into(),
+                    ops: vec![ha_scheduler::model::OpRecord {
+                        id: format!("{rsc}_last_0"),
+                        operation: "start".into(),
+                        call_id: 1,
+                        expected_rc: Some(0),
+                        ..Default::default()
+                    }],
+                },
+            );
+        }
+        (c, st)
+    }
+
+    #[test]
+    fn the_preferred_node_fences_at_once_the_other_waits() {
+        let (c, st) = setup("");
+        assert_eq!(fence_delay(&c, &st, ("a", 1), ("b", 2)).0, Duration::ZERO);
+        assert_eq!(
+            fence_delay(&c, &st, ("b", 2), ("a", 1)).0,
+            DEFAULT_FENCE_DELAY
+        );
+        // priority-fencing-delay: b runs db (10) > a's web (1): b wins.
+        let (c, st) = setup("property priority-fencing-delay=7s\n");
+        assert_eq!(node_priority(&c, &st, "b"), 10);
+        assert_eq!(fence_delay(&c, &st, ("b", 2), ("a", 1)).0, Duration::ZERO);
+        assert_eq!(
+            fence_delay(&c, &st, ("a", 1), ("b", 2)).0,
+            Duration::from_secs(7)
+        );
+        let (c, st) = setup("property two-node-fence-delay=3s\n");
+        assert_eq!(
+            fence_delay(&c, &st, ("b", 2), ("a", 1)).0,
+            Duration::from_secs(3)
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Two-node mode with a real BMC per node (each `ipmi_sim`'s power off
+//! SIGKILLs its `ha-node`): when one node is lost the other fences it
+//! (confirmed off), rewrites the membership to itself alone, records the
+//! fencing and recovers the resources; a config committed before is still
+//! there; the fenced node, restarted, finds it was removed, discards its
+//! Raft state and rejoins as a learner, then a voter.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ha_fencing::lab::Bmc;
+use ha_node::config::ClientConfig;
+
+fn config(bmcs: &[Bmc], passwords: [&str; 2], extra: &str) -> String {
+    let mut s = String::from("node node1\nnode node2\n");
+    for (i, b) in bmcs.iter().enumerate() {
+        let n = format!("node{}", i + 1);
+        s += &format!(
+            "primitive fence-{n} stonith:external/ipmi params hostname={n} ipaddr=127.0.0.1 \
+             ipport={} userid=admin passwd={} interface=lanplus pcmk_host_list={n}\n\
+             location fence-{n}-elsewhere fence-{n} -inf: {n}\n",
+            b.port(),
+            passwords[i]
+        );
+    }
+    s += "primitive d1 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
+          primitive d2 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
+          location d1-pref d1 100: node2\nlocation d2-pref d2 100: node1\n\
+          property stonith-enabled=true stonith-action=off two-node-fence-delay=3s\n";
+    s += extra;
+    s
+}
+
+fn status_via(cfg: &PathBuf) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(HACTL)
+        .arg("--config")
+        .arg(cfg)
+        .args(["status", "--output", "json"])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
+fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
+    v["resources"][rsc]["nodes"]
+        .as_array()
+        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn voters(v: &serde_json::Value) -> Vec<String> {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["voter"] == true)
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn wait(
+    cfg: &PathBuf,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    let mut last = serde_json::Value::Null;
+    loop {
+        if let Some(v) = status_via(cfg) {
+            if pred(&v) {
+                return v;
+            }
+            last = v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "{what}: {last:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client config that talks to one node only.
+fn only(c: &Cluster, i: usize) -> PathBuf {
+    let mut cfg = ClientConfig::load(&c.client_config).unwrap();
+    cfg.endpoints = vec![cfg.endpoints[i].clone()];
+    let p = c.dir.join(format!("only-{}.toml", c.names[i]));
+    cfg.save(&p).unwrap();
+    p
+}
+
+#[test]
+fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins() {
+    let mut c = Cluster::start(2);
+    let bmcs: Vec<Bmc> = (0..2)
+        .map(|i| {
+            let dir = c.dir.join(format!("bmc{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            Bmc::start(&dir, Some(c.pid(i))).unwrap()
+        })
+        .collect();
+    let rt = rt();
+    let v = rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    assert!(
+        v["quorum_mode"].as_str().unwrap().starts_with("two-node"),
+        "{v:#}"
+    );
+    let crm = c.dir.join("two.crm");
+    std::fs::write(&crm, config(&bmcs, ["secret", "secret"], "")).unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = c.client_config.clone();
+    wait(&all, 60, "placed", |v| {
+        v["pending_count"] == 0 && on(v, "d1") == ["node2"] && on(v, "d2") == ["node1"]
+    });
+    // A write acknowledged before the loss must survive it.
+    let out = c.hactl(&["resource", "ban", "d2", "node2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // node2 (the higher id: not preferred) freezes; node1 fences it at once.
+    let t0 = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.pid(1) as i32, libc::SIGSTOP) };
+    let n1 = only(&c, 0);
+    let v = wait(&n1, 60, "node1 alone with both resources", |v| {
+        v["quorum"] == true && on(v, "d1") == ["node1"] && on(v, "d2") == ["node1"]
+    });
+    let took = t0.elapsed();
+    assert!(!bmcs[1].power_is_on(), "node2 powered off through its BMC");
+    assert_eq!(bmcs[1].killed(), vec![c.pid(1)]);
+    let fenced = v["fencing_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"] == "node2" && e["succeeded"] == true)
+        .cloned()
+        .expect("the fencing recorded");
+    assert_eq!(fenced["origin"], "node1");
+    assert_eq!(
+        voters(&v),
+        ["node1"],
+        "membership rewritten to the survivor"
+    );
+    // d1's start on node1 (the agent's own state file) came after the fence.
+    let state = c.dir.join("node1/data/agents/rsctmp/Dummy-d1.state");
+    let started = std::fs::metadata(&state)
+        .and_then(|m| m.modified())
+        .expect("d1 runs on node1")
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let fenced_at = fenced["completed_ms"].as_i64().unwrap();
+    assert!(
+        started > fenced_at,
+        "d1 started at {started} ms, the fence completed at {fenced_at} ms"
+    );
+    let shown = stdout(&c.hactl(&["config", "show"]));
+    assert!(
+        shown.contains("cli-ban-d2-on-node2"),
+        "the committed ban survived: {shown}"
+    );
+    eprintln!("node2 frozen -> node1 alone with everything in {took:?}");
+
+    // node2 comes back (its BMC powers on, the process starts again): it
+    // was removed, so it discards its Raft state and rejoins.
+    let mut child = c.children[1].take().unwrap();
+    let _ = child.wait();
+    bmcs[1].set_power(true).unwrap();
+    let child = c.spawn(1);
+    bmcs[1].set_pid(Some(child.id())).unwrap();
+    c.children[1] = Some(child);
+    let logs = |c: &Cluster| {
+        for n in &c.names {
+            let log =
+                std::fs::read_to_string(c.dir.join(n).join("ha-node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(120).collect();
+            eprintln!(
+                "--- {n}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    };
+    let rejoined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait(&n1, 60, "node2 rejoined as a voter", |v| {
+            voters(v) == ["node1", "node2"]
+                && v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n["name"] == "node2" && n["state"] == "online")
+                && v["pending_count"] == 0
+        })
+    }));
+    let v = match rejoined {
+        Ok(v) => v,
+        Err(e) => {
+            logs(&c);
+            std::panic::resume_unwind(e)
+        }
+    };
+    assert!(v["quorum_mode"].as_str().unwrap().starts_with("two-node"));
+    // d1 prefers node2 again once it is back.
+    wait(&all, 60, "d1 back on node2", |v| {
+        on(v, "d1") == ["node2"] && v["pending_count"] == 0
+    });
+}
