@@ -72,6 +72,7 @@ ensure_packages() {
   command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v pkill >/dev/null 2>&1 || missing+=(procps)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
   if [ "${#missing[@]}" -eq 0 ]; then
     echo "all present: python3 crm_simulate dpkg-source /usr/bin/time, agents, ipmi_sim, ipmitool, fence-agents, sshd"
     return 0

@@ -54,6 +54,8 @@ pub fn process_is_gone(pid: u32) -> bool {
 pub struct Bmc {
     dir: PathBuf,
     port: u16,
+    /// Where this process asks it.
+    host: String,
     child: Child,
 }
 
@@ -61,7 +63,19 @@ impl Bmc {
     /// Write lan.conf, bmc.emu and the chassis script into `dir`, start
     /// `ipmi_sim` and wait until `ipmitool chassis power status` answers.
     pub fn start(dir: &Path, pid_to_kill: Option<u32>) -> io::Result<Bmc> {
+        Bmc::start_on(dir, pid_to_kill, "127.0.0.1")
+    }
+
+    /// [`Bmc::start`] listening on `listen`: an address of this namespace
+    /// that nodes in other network namespaces reach through their gateway
+    /// (bound to one address, its replies come from that address).
+    pub fn start_on(dir: &Path, pid_to_kill: Option<u32>, listen: &str) -> io::Result<Bmc> {
         let dir = abs(dir)?;
+        let ask = if listen == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            listen
+        };
         fs::create_dir_all(dir.join("state"))?;
         fs::write(dir.join("power"), "1\n")?;
         let mut bmc_pid_file = String::new();
@@ -118,7 +132,7 @@ exit 0
                     r#"name "bmc{port}"
 set_working_mc 0x20
   startlan 1
-    addr 127.0.0.1 {port}
+    addr {listen} {port}
     priv_limit admin
     allowed_auths_callback none md2 md5 straight
     allowed_auths_user none md2 md5 straight
@@ -146,6 +160,7 @@ set_working_mc 0x20
             let mut bmc = Bmc {
                 dir: dir.clone(),
                 port,
+                host: ask.to_string(),
                 child,
             };
             match bmc.wait_ready(Duration::from_secs(10)) {
@@ -166,7 +181,7 @@ set_working_mc 0x20
                 )));
             }
             let out = Command::new("ipmitool")
-                .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
+                .args(["-I", "lanplus", "-C", "3", "-H", &self.host, "-p"])
                 .arg(self.port.to_string())
                 .args(["-U", BMC_USER, "-P", BMC_PASSWORD, "-N", "1", "-R", "1"])
                 .args(["chassis", "power", "status"])

@@ -226,6 +226,17 @@ impl Client {
         Ok(serde_json::from_str(&r.json).unwrap_or_default())
     }
 
+    /// A quorum override on the first node that answers (`unblock`).
+    pub async fn quorum(&self, op: &str) -> Result<String, ClientError> {
+        let r = self
+            .each(|mut c| {
+                let req = pb::QuorumRequest { op: op.to_string() };
+                async move { c.quorum(req).await }
+            })
+            .await?;
+        Ok(r.message)
+    }
+
     /// `standby` or `online`.
     pub async fn set_node_state(&self, node: &str, state: &str) -> Result<u64, ClientError> {
         let r = self

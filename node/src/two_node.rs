@@ -191,8 +191,17 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
         if peer_alive(&node, peer_id) {
             seen_peer = true;
             if stopped_own {
+                // What ran here was stopped behind the cluster's back: forget
+                // it (probes find the truth) now that entries commit again.
                 stopped_own = false;
                 set_state(&node, None);
+                let cmd = ha_raft_store::Command::SetNodeState {
+                    node: node.name.clone(),
+                    state: ha_raft_store::NodeState::Joined,
+                };
+                if let Err(e) = node.propose(cmd).await {
+                    tracing::warn!("rejoin after the peer came back: {e}");
+                }
             }
             continue;
         }
@@ -227,10 +236,12 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             continue;
         }
         let (delay, why) = fence_delay(&config, &status, (&node.name, node.id), (&peer, peer_id));
-        set_state(
-            &node,
-            Some(format!("lost {peer}: fencing it in {delay:?} ({why})")),
-        );
+        if !stopped_own {
+            set_state(
+                &node,
+                Some(format!("lost {peer}: fencing it in {delay:?} ({why})")),
+            );
+        }
         tracing::warn!(peer = %peer, ?delay, "two-node: peer lost; {why}");
         let wait_until = Instant::now() + delay;
         let mut came_back = false;

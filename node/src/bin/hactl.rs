@@ -106,6 +106,9 @@ enum Command {
     /// Fence devices: list them, test one.
     #[command(subcommand)]
     Stonith(StonithCommand),
+    /// Quorum overrides (admin).
+    #[command(subcommand)]
+    Quorum(QuorumCommand),
     /// Join tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -240,6 +243,14 @@ enum StonithCommand {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
+}
+
+#[derive(Subcommand)]
+enum QuorumCommand {
+    /// Let a node of a two-node cluster that has not seen its peer since it
+    /// started go on alone (it fences the peer first): the first endpoint
+    /// of the client config that answers.
+    Unblock,
 }
 
 #[derive(Subcommand)]
@@ -394,6 +405,9 @@ fn main() -> ExitCode {
             target,
             output == Output::Json,
         )),
+        Command::Quorum(QuorumCommand::Unblock) => {
+            edge(cluster::quorum_unblock(cli.config.as_deref()))
+        }
         Command::Token(TokenCommand::Create { ttl }) => {
             edge(cluster::token_create(cli.config.as_deref(), ttl))
         }

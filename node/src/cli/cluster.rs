@@ -931,3 +931,13 @@ pub fn stonith_test(
         bail!("{device} does not work")
     }
 }
+
+/// `hactl quorum unblock`: lifts wait_for_all on the node the client
+/// reaches first (give `--config` a client config naming that node).
+pub fn quorum_unblock(config: Option<&Path>) -> anyhow::Result<()> {
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    let msg = rt.block_on(async { Client::new(&cfg)?.quorum("unblock").await })?;
+    println!("{msg}");
+    Ok(())
+}
