@@ -211,3 +211,63 @@ fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins(
         on(v, "d1") == ["node2"] && v["pending_count"] == 0
     });
 }
+
+/// wait_for_all: a node that boots alone into a two-node cluster neither
+/// fences its peer nor runs anything until it has seen the peer — or an
+/// operator says `hactl quorum unblock`, after which it fences the peer
+/// first and goes on alone.
+#[test]
+fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
+    let mut c = Cluster::start(2);
+    let bmcs: Vec<Bmc> = (0..2)
+        .map(|i| {
+            let dir = c.dir.join(format!("bmc{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            Bmc::start(&dir, Some(c.pid(i))).unwrap()
+        })
+        .collect();
+    let rt = rt();
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let crm = c.dir.join("two.crm");
+    std::fs::write(&crm, config(&bmcs, ["secret", "secret"], "")).unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = c.client_config.clone();
+    wait(&all, 60, "placed", |v| {
+        v["pending_count"] == 0 && on(v, "d1") == ["node2"] && on(v, "d2") == ["node1"]
+    });
+    // Both nodes go down (a power cut of the whole cluster); node1 boots
+    // alone, its agents' volatile state gone with the power.
+    c.kill9("node1");
+    c.kill9("node2");
+    let rsctmp = c.dir.join("node1/data/agents/rsctmp");
+    let _ = std::fs::remove_dir_all(&rsctmp);
+    let child = c.spawn(0);
+    bmcs[0].set_pid(Some(child.id())).unwrap();
+    c.children[0] = Some(child);
+    let n1 = only(&c, 0);
+    let v = wait(&n1, 30, "node1 says it waits for node2", |v| {
+        v["notes"].to_string().contains("wait_for_all")
+    });
+    assert_ne!(v["quorum"], true, "{v:#}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(bmcs[1].power_is_on(), "node2 was fenced without unblock");
+    let running = std::fs::read_dir(&rsctmp).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(running, 0, "node1 started resources while waiting");
+
+    let out = std::process::Command::new(HACTL)
+        .arg("--config")
+        .arg(&n1)
+        .args(["quorum", "unblock"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = wait(&n1, 60, "node1 alone after unblock", |v| {
+        v["quorum"] == true && on(v, "d1") == ["node1"] && on(v, "d2") == ["node1"]
+    });
+    assert!(
+        !bmcs[1].power_is_on(),
+        "node2 fenced before node1 went on alone"
+    );
+    assert_eq!(voters(&v), ["node1"]);
+}
