@@ -302,6 +302,28 @@ fn a_broken_fence_device_blocks_recovery_until_it_is_fixed() {
     assert!(!notes.contains("wrong"), "the password leaks: {notes}");
     let text = stdout(&l.hactl(&["status"]));
     assert!(text.contains("UNCLEAN"), "{text}");
+    // Passwords stay out of hactl's output unless asked for.
+    let shown = stdout(&l.hactl(&["config", "show"]));
+    assert!(
+        shown.contains("passwd=\"********\"") || shown.contains("passwd=********"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("secret") && !shown.contains("wrong"),
+        "{shown}"
+    );
+    let shown = stdout(&l.hactl(&["config", "show", "--output", "json"]));
+    assert!(
+        !shown.contains("secret") && !shown.contains("wrong"),
+        "{shown}"
+    );
+    let shown = stdout(&l.hactl(&["config", "show", "--show-secrets"]));
+    assert!(shown.contains("wrong"), "{shown}");
+    let listed = stdout(&l.hactl(&["stonith", "list"]));
+    assert!(
+        listed.contains("fence-node1") && !listed.contains("secret"),
+        "{listed}"
+    );
     assert!(l.bmcs[vi].power_is_on());
 
     // Fix the device: the next attempt fences it and recovery proceeds.

@@ -153,10 +153,13 @@ enum ConfigCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the configuration (crm shell syntax, or JSON).
+    /// Print the configuration (crm shell syntax, or JSON); passwords and
+    /// other secret parameters show as ******** unless --show-secrets.
     Show {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Edit the configuration in crm shell syntax with $EDITOR; applied
     /// atomically, the editor reopens with the error when it does not load.
@@ -321,9 +324,13 @@ fn main() -> ExitCode {
             edge(cluster::config_load(cli.config.as_deref(), &file, dry_run))
         }
         Command::Config(ConfigCommand::Edit) => edge(cluster::config_edit(cli.config.as_deref())),
-        Command::Config(ConfigCommand::Show { output }) => edge(cluster::config_show(
+        Command::Config(ConfigCommand::Show {
+            output,
+            show_secrets,
+        }) => edge(cluster::config_show(
             cli.config.as_deref(),
             output == Output::Json,
+            show_secrets,
         )),
         Command::Node(NodeCommand::Standby { node }) => {
             edge(cluster::node_state(cli.config.as_deref(), &node, "standby"))

@@ -444,10 +444,43 @@ pub fn config_edit(config: Option<&Path>) -> anyhow::Result<()> {
     result
 }
 
-pub fn config_show(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+/// The configuration with every secret parameter (passwords of fence
+/// devices and the like) shown as `********`.
+pub fn redact_secrets(c: &Config) -> Config {
+    use ha_scheduler::model::Resource;
+    fn walk(r: &mut Resource) {
+        match r {
+            Resource::Primitive(p) => {
+                for (k, v) in p.params.iter_mut() {
+                    if ha_fencing::is_secret_param(k) {
+                        *v = ha_fencing::REDACTED.to_string();
+                    }
+                }
+            }
+            Resource::Group(g) => {
+                for m in &mut g.members {
+                    let mut r = Resource::Primitive(std::mem::take(m));
+                    walk(&mut r);
+                    if let Resource::Primitive(p) = r {
+                        *m = p;
+                    }
+                }
+            }
+            Resource::Clone(c) => walk(&mut c.child),
+        }
+    }
+    let mut c = c.clone();
+    for r in &mut c.resources {
+        walk(r);
+    }
+    c
+}
+
+pub fn config_show(config: Option<&Path>, json: bool, show_secrets: bool) -> anyhow::Result<()> {
     let (cfg, _) = client_config(config)?;
     let rt = runtime()?;
     let (epoch, c) = rt.block_on(async { Client::new(&cfg)?.get_config().await })?;
+    let c = if show_secrets { c } else { redact_secrets(&c) };
     if json {
         println!(
             "{}",
