@@ -354,6 +354,43 @@ fn twenty_cuts_each_end_with_exactly_one_node_running_and_the_other_fenced() {
         rng
     };
     let mut lab = Lab::start();
+    // Invariants 1 and 5, sampled all along: a resource is never active on
+    // both nodes while both are powered (its agent's state file on each).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let violations = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sampler = {
+        let (stop, violations, dir) = (stop.clone(), violations.clone(), lab.dir.clone());
+        std::thread::spawn(move || {
+            let mut samples = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let powered = |i: usize| {
+                    std::fs::read_to_string(dir.join(format!("bmc{}/power", i + 1)))
+                        .map(|p| p.trim() != "0")
+                        .unwrap_or(true)
+                };
+                for rsc in ["d1", "d2"] {
+                    let on: Vec<usize> = (0..2)
+                        .filter(|&i| {
+                            powered(i)
+                                && dir
+                                    .join(NAMES[i])
+                                    .join(format!("data/agents/rsctmp/Dummy-{rsc}.state"))
+                                    .exists()
+                        })
+                        .collect();
+                    if on.len() > 1 {
+                        violations
+                            .lock()
+                            .unwrap()
+                            .push(format!("{rsc} active on both nodes"));
+                    }
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            samples
+        })
+    };
     lab.wait(0, 60, "a DC", |v| {
         v["dc"].is_string() && v["quorum"] == true
     });
@@ -491,4 +528,9 @@ fn twenty_cuts_each_end_with_exactly_one_node_running_and_the_other_fenced() {
     }
     lab.set_cut(false);
     lab.wait(0, 60, "recovered after the link came back", both_settled);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let samples = sampler.join().unwrap();
+    let v = violations.lock().unwrap();
+    assert!(v.is_empty(), "seed {seed}: {:?}", &v[..v.len().min(5)]);
+    eprintln!("invariant sampler: {samples} samples, no resource ever active on both nodes");
 }
