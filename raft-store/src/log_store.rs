@@ -166,7 +166,23 @@ impl LogStore {
         // is flushed (and fdatasync'ed) by this store when it is made.
         let config = sled::Config::new().path(db_dir).flush_every_ms(None);
         // sled may panic on some damaged files instead of returning an error.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || config.open()));
+        // A process that just closed this database releases sled's file lock
+        // from a background thread: wait for it briefly, not forever.
+        let started = std::time::Instant::now();
+        let opened = loop {
+            let c = config.clone();
+            let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || c.open()));
+            match &attempt {
+                Ok(Err(sled::Error::Io(e)))
+                    if (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock"))
+                        && started.elapsed() < Duration::from_secs(3) =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break attempt,
+            }
+        };
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Corruption { at, .. })) => {

@@ -64,9 +64,20 @@ fn fresh() -> (tempfile::TempDir, StorePaths, Vec<Entry>) {
 }
 
 fn open_err(p: &StorePaths) -> StoreError {
-    match ha_raft_store::open(&p.dir) {
-        Ok(_) => panic!("opened a damaged store at {}", p.dir.display()),
-        Err(e) => e,
+    // sled releases its file lock from a background thread a moment after
+    // the test's raw handle is dropped: retry only that.
+    let start = std::time::Instant::now();
+    loop {
+        match ha_raft_store::open(&p.dir) {
+            Ok(_) => panic!("opened a damaged store at {}", p.dir.display()),
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && start.elapsed() < std::time::Duration::from_secs(5) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return e,
+        }
     }
 }
 
@@ -325,7 +336,18 @@ fn installing_snapshot_data_that_does_not_decode_changes_nothing() {
 }
 
 fn raw_tree(p: &StorePaths) -> (sled::Db, sled::Tree) {
-    let db = sled::open(&p.log).unwrap();
+    // The store just closed releases sled's lock from a background thread.
+    let start = std::time::Instant::now();
+    let db = loop {
+        match sled::open(&p.log) {
+            Ok(db) => break db,
+            Err(e) if start.elapsed() < std::time::Duration::from_secs(5) => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     let t = db.open_tree("raft").unwrap();
     (db, t)
 }
