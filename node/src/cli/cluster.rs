@@ -550,6 +550,24 @@ pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
         );
     }
     let bin = ha_node_binary()?;
+    let missing: Vec<&str> = [
+        ("/usr/lib/ocf/resource.d/heartbeat/Dummy", "resource-agents"),
+        (
+            "/usr/lib/ocf/resource.d/pacemaker/Stateful",
+            "pacemaker-resource-agents",
+        ),
+    ]
+    .into_iter()
+    .filter(|(path, _)| !Path::new(path).exists())
+    .map(|(_, pkg)| pkg)
+    .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "note: the demo's resources are played by Debian's agents, not installed here: \
+             `apt-get install {}` (as root); without them they show as not installed",
+            missing.join(" ")
+        );
+    }
     let names: Vec<String> = (1..=nodes).map(|i| format!("node{i}")).collect();
     let addrs = setup::free_loopback_addrs(nodes)?;
     let files = setup::write_cluster(dir, &names, &addrs)?;
