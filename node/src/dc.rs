@@ -66,45 +66,52 @@ pub(crate) fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Who is up, from the leader's point of view: this node, and the Raft
-/// members that answered within `within`; with the member addresses.
-pub(crate) fn members_up(
-    node: &Node,
-    within: Duration,
-) -> (BTreeMap<String, String>, BTreeSet<String>, usize, usize) {
+/// The Raft members as the leader sees them.
+pub(crate) struct Members {
+    /// Name -> gRPC address.
+    pub addrs: BTreeMap<String, String>,
+    /// This node and the members that answered within the timeout.
+    pub up: BTreeSet<String>,
+    /// This node and the members that answered since the instant asked for.
+    pub heard: BTreeSet<String>,
+    pub voters_up: usize,
+    pub voters: usize,
+}
+
+impl Members {
+    pub fn have_quorum(&self) -> bool {
+        self.voters_up * 2 > self.voters
+    }
+}
+
+/// Who is up (answered within `within`) and who has answered since
+/// `since`, from this node's Raft metrics and liveness, in one pass.
+pub(crate) fn members(node: &Node, within: Duration, since: Instant) -> Members {
     let m = node.raft.metrics().borrow().clone();
-    let membership = m.membership_config.membership().clone();
-    let voters: BTreeSet<u64> = membership.voter_ids().collect();
-    let mut addrs = BTreeMap::new();
-    let mut up = BTreeSet::new();
-    let mut voters_up = 0;
+    let membership = m.membership_config.membership();
+    let voter_ids: BTreeSet<u64> = membership.voter_ids().collect();
+    let mut out = Members {
+        addrs: BTreeMap::new(),
+        up: BTreeSet::new(),
+        heard: BTreeSet::new(),
+        voters_up: 0,
+        voters: voter_ids.len(),
+    };
     for (id, n) in membership.nodes() {
         let (name, addr) = split_member(&n.addr);
-        addrs.insert(name.to_string(), addr.to_string());
-        if *id == node.id || node.liveness.alive(*id, within) {
-            up.insert(name.to_string());
-            if voters.contains(id) {
-                voters_up += 1;
+        out.addrs.insert(name.to_string(), addr.to_string());
+        let me = *id == node.id;
+        if me || node.liveness.seen_since(*id, since) {
+            out.heard.insert(name.to_string());
+        }
+        if me || node.liveness.alive(*id, within) {
+            out.up.insert(name.to_string());
+            if voter_ids.contains(id) {
+                out.voters_up += 1;
             }
         }
     }
-    (addrs, up, voters_up, voters.len())
-}
-
-/// Raft members (id, name) and the names this node has heard from since
-/// `since` (itself included).
-fn member_ids(node: &Node, since: Instant) -> (Vec<(u64, String)>, BTreeSet<String>) {
-    let m = node.raft.metrics().borrow().clone();
-    let mut ids = Vec::new();
-    let mut heard = BTreeSet::new();
-    for (id, n) in m.membership_config.membership().nodes() {
-        let name = split_member(&n.addr).0.to_string();
-        if *id == node.id || node.liveness.seen_since(*id, since) {
-            heard.insert(name.clone());
-        }
-        ids.push((*id, name));
-    }
-    (ids, heard)
+    out
 }
 
 /// The membership changes that make the replicated status match who is up.
@@ -117,11 +124,7 @@ pub fn membership_changes(
     up: &BTreeSet<String>,
     lost: &BTreeSet<String>,
 ) -> Vec<Command> {
-    let stonith = config
-        .properties
-        .get("stonith-enabled")
-        .map(|v| ha_scheduler::cib::is_true(v))
-        .unwrap_or(true);
+    let stonith = crate::fencer::stonith_enabled(config);
     let mut out = Vec::new();
     for n in &config.nodes {
         let membership = status
@@ -367,9 +370,9 @@ fn action_key(a: &Action) -> String {
     )
 }
 
+/// A dispatched action finished (`ok`: its result is recorded).
 struct Done {
     key: String,
-    rsc: String,
     ok: bool,
 }
 
@@ -400,7 +403,6 @@ pub async fn run(
                 if !d.ok {
                     retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
                 }
-                let _ = d.rsc;
                 while let Ok(d) = done_rx.try_recv() {
                     inflight.remove(&d.key);
                     if !d.ok {
@@ -438,7 +440,13 @@ pub async fn run(
                 }
             }
         }
-        let (addrs, up, voters_up, voters) = members_up(&node, settings.node_timeout);
+        let Members {
+            addrs,
+            up,
+            heard,
+            voters_up,
+            voters,
+        } = members(&node, settings.node_timeout, since);
         if voters_up * 2 <= voters && crate::two_node::active(&node) {
             // Two-node mode without the peer: nothing can be committed; the
             // takeover (two_node) fences the peer first.
@@ -448,8 +456,7 @@ pub async fn run(
         // A new DC first hears from every member (Pacemaker's join round):
         // a node it has not heard from yet would look unseen, and unseen
         // nodes are fenced (startup-fencing).
-        let (ids, heard) = member_ids(&node, since);
-        if !grace_over && ids.iter().any(|(_, n)| !heard.contains(n)) {
+        if !grace_over && addrs.keys().any(|n| !heard.contains(n)) {
             continue;
         }
         let lost: BTreeSet<String> = node.sm.read(|s| {
@@ -525,11 +532,7 @@ pub async fn run(
                                 false
                             }
                         };
-                    let _ = done.send(Done {
-                        key,
-                        rsc: String::new(),
-                        ok,
-                    });
+                    let _ = done.send(Done { key, ok });
                 });
                 continue;
             }
@@ -585,7 +588,7 @@ pub async fn run(
                         false
                     }
                 };
-                let _ = done.send(Done { key, rsc, ok });
+                let _ = done.send(Done { key, ok });
             });
         }
     }

@@ -94,20 +94,6 @@ pub struct Executor {
     metadata: agent::MetadataCache,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Executor {
     /// Starts the executor and its result writer.
     pub fn start(node: String, env: AgentEnv, proposer: Arc<dyn Proposer>) -> Arc<Executor> {
@@ -243,7 +229,7 @@ impl Executor {
             rc: 0,
             op_status: 0,
             expected_rc: Some(req.expected_rc),
-            last_rc_change: Some(now_secs()),
+            last_rc_change: Some(crate::dc::now_secs()),
             migrate_source: req.migrate_source.clone(),
             migrate_target: req.migrate_target.clone(),
             op_digest: None,
@@ -264,7 +250,7 @@ impl Executor {
                     tracing::warn!(resource = %req.key, "{p}");
                 }
                 if !missing.is_empty() {
-                    record.completed_ms = Some(now_ms());
+                    record.completed_ms = Some(crate::dc::now_ms());
                     record.rc = 6;
                     record.exit_reason = Some(missing.join("; "));
                     return record;
@@ -296,7 +282,7 @@ impl Executor {
                 "action did not return what was expected ({})", req.expected_rc
             );
         }
-        record.completed_ms = Some(now_ms());
+        record.completed_ms = Some(crate::dc::now_ms());
         record.rc = res.rc;
         record.op_status = res.op_status;
         record.exit_reason = res.exit_reason;

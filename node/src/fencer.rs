@@ -71,22 +71,47 @@ pub fn action(config: &Config) -> FenceAction {
     }
 }
 
-fn action_name(a: FenceAction) -> &'static str {
-    match a {
-        FenceAction::Off => "off",
-        FenceAction::On => "on",
-        FenceAction::Reboot => "reboot",
-        FenceAction::Status => "status",
-        FenceAction::Monitor => "monitor",
-        FenceAction::List => "list",
-    }
+/// `stonith-enabled` (default true).
+pub fn stonith_enabled(config: &Config) -> bool {
+    config
+        .properties
+        .get("stonith-enabled")
+        .map(|v| ha_scheduler::cib::is_true(v))
+        .unwrap_or(true)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// Fences `target` with the configuration's devices, levels and
+/// `stonith-timeout`; `action` defaults to `stonith-action`. `manual` (or
+/// a caller that already waited its own delay): no device delays.
+pub async fn fence(
+    config: &Config,
+    target: &str,
+    action: Option<FenceAction>,
+    manual: bool,
+) -> (FenceAction, FenceReport) {
+    let action = action.unwrap_or_else(|| self::action(config));
+    let opts = FenceOptions {
+        timeout: timeout(config),
+        delay_override: manual.then_some(Duration::ZERO),
+        ..Default::default()
+    };
+    let report = ha_fencing::fence(target, action, &devices(config), &levels(config), &opts).await;
+    (action, report)
+}
+
+/// The fencing-history record of `report`, done by `origin`.
+pub fn event(origin: &str, action: FenceAction, report: &FenceReport) -> FencingEvent {
+    let now = crate::dc::now_ms();
+    FencingEvent {
+        target: report.target.clone(),
+        action: action.as_str().to_string(),
+        device: report.device.clone(),
+        succeeded: report.succeeded,
+        time: now / 1000,
+        origin: Some(origin.to_string()),
+        reason: (!report.succeeded).then(|| report.summary()),
+        completed_ms: Some(now),
+    }
 }
 
 /// Fences `target` with the current configuration and records the outcome.
@@ -98,32 +123,15 @@ pub async fn fence_and_record(
     manual: bool,
 ) -> Result<FenceReport, String> {
     let config = node.sm.read(|s| s.config.clone());
-    let action = action.unwrap_or_else(|| self::action(&config));
-    let devices = devices(&config);
-    let levels = levels(&config);
-    let opts = FenceOptions {
-        timeout: timeout(&config),
-        delay_override: manual.then_some(Duration::ZERO),
-        ..Default::default()
-    };
-    tracing::warn!(target, action = action_name(action), "fencing");
-    let report = ha_fencing::fence(target, action, &devices, &levels, &opts).await;
+    tracing::warn!(target, "fencing");
+    let (action, report) = fence(&config, target, action, manual).await;
     let summary = report.summary();
     if report.succeeded {
         tracing::warn!(target, "fenced: {summary}");
     } else {
         tracing::error!(target, "fencing failed: {summary}");
     }
-    let event = FencingEvent {
-        target: target.to_string(),
-        action: action_name(action).to_string(),
-        device: report.device.clone(),
-        succeeded: report.succeeded,
-        time: now_ms() / 1000,
-        origin: Some(node.name.clone()),
-        reason: (!report.succeeded).then_some(summary),
-        completed_ms: Some(now_ms()),
-    };
+    let event = event(&node.name, action, &report);
     node.propose(Command::RecordFencing { event }).await?;
     Ok(report)
 }
@@ -210,11 +218,7 @@ pub async fn run_op(node: &Node, op: &StonithOp) -> Result<serde_json::Value, St
 /// fencing history (for `hactl status`).
 pub fn unclean_notes(status: &ha_scheduler::model::Status, config: &Config) -> Vec<String> {
     let mut notes = Vec::new();
-    let stonith = config
-        .properties
-        .get("stonith-enabled")
-        .map(|v| ha_scheduler::cib::is_true(v))
-        .unwrap_or(true);
+    let stonith = stonith_enabled(config);
     for (name, ns) in &status.nodes {
         if ns.membership != ha_scheduler::model::Membership::Unclean {
             continue;

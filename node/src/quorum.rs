@@ -45,8 +45,7 @@ pub fn heard_within(node: &Node, d: Duration) -> bool {
 pub fn has_quorum(node: &Node) -> bool {
     let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
     if leader {
-        let (_, _, up, voters) = crate::dc::members_up(node, node.node_timeout);
-        up * 2 > voters
+        crate::dc::members(node, node.node_timeout, Instant::now()).have_quorum()
     } else {
         node.quorum.heard_within(node.node_timeout)
     }

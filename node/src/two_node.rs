@@ -19,8 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ha_fencing::FenceOptions;
-use ha_scheduler::model::{Config, FencingEvent, Status};
+use ha_scheduler::model::{Config, Status};
 
 use crate::executor::Executor;
 use crate::network::split_member;
@@ -120,14 +119,6 @@ pub fn fence_delay(
     }
 }
 
-fn stonith_enabled(config: &Config) -> bool {
-    config
-        .properties
-        .get("stonith-enabled")
-        .map(|v| ha_scheduler::cib::is_true(v))
-        .unwrap_or(true)
-}
-
 /// The two voters if this is a two-node cluster: (peer id, peer name, peer addr).
 fn peer_of(node: &Node) -> Option<(u64, String, String)> {
     if node.witness {
@@ -216,7 +207,7 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             continue;
         }
         let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
-        if !stonith_enabled(&config) {
+        if !crate::fencer::stonith_enabled(&config) {
             set_state(
                 &node,
                 Some(format!(
@@ -257,26 +248,10 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             set_state(&node, None);
             continue;
         }
-        let action = crate::fencer::action(&config);
-        let devices = crate::fencer::devices(&config);
-        let levels = crate::fencer::levels(&config);
-        let opts = FenceOptions {
-            timeout: crate::fencer::timeout(&config),
-            delay_override: Some(Duration::ZERO),
-            ..Default::default()
-        };
-        let report = ha_fencing::fence(&peer, action, &devices, &levels, &opts).await;
+        // The race delay above replaces the devices' own delays.
+        let (action, report) = crate::fencer::fence(&config, &peer, None, true).await;
         if report.succeeded {
-            let event = FencingEvent {
-                target: peer.clone(),
-                action: format!("{action:?}").to_lowercase(),
-                device: report.device.clone(),
-                succeeded: true,
-                time: crate::dc::now_secs(),
-                origin: Some(node.name.clone()),
-                reason: None,
-                completed_ms: Some(crate::dc::now_ms()),
-            };
+            let event = crate::fencer::event(&node.name, action, &report);
             tracing::warn!(
                 peer = %peer,
                 "two-node: {} fenced ({}); continuing alone: rewriting the membership",

@@ -125,21 +125,9 @@ impl Lab {
     }
 
     fn freeze_victim(&self) {
-        if std::env::var_os("HA_TEST_SHOW_LOG").is_some() {
-            eprintln!("freeze at {:?}", std::time::SystemTime::now());
-        }
         let pid = self.c.pid(self.victim_ix()) as i32;
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
-        if std::env::var_os("HA_TEST_SHOW_LOG").is_some() {
-            std::thread::sleep(Duration::from_millis(50));
-            let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            eprintln!(
-                "victim {} pid {pid} stat: {}",
-                self.victim,
-                st.split(' ').take(3).collect::<Vec<_>>().join(" ")
-            );
-        }
     }
 
     fn hactl(&self, args: &[&str]) -> std::process::Output {
@@ -150,13 +138,6 @@ impl Lab {
             .output()
             .unwrap()
     }
-}
-
-fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
-    v["resources"][rsc]["nodes"]
-        .as_array()
-        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
 }
 
 fn node_state(v: &serde_json::Value, name: &str) -> String {

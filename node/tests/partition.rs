@@ -280,20 +280,6 @@ impl Drop for Lab {
     }
 }
 
-fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
-    v["resources"][rsc]["nodes"]
-        .as_array()
-        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn voters(v: &serde_json::Value) -> usize {
-    v["nodes"]
-        .as_array()
-        .map(|a| a.iter().filter(|n| n["voter"] == true).count())
-        .unwrap_or(0)
-}
-
 fn config(bmcs: &[Bmc], tag: &str, password: &str, round: usize) -> String {
     let mut s = String::from("node node1\nnode node2\n");
     for (i, b) in bmcs.iter().enumerate() {
@@ -327,7 +313,7 @@ fn load(lab: &Lab, i: usize, text: &str) {
 }
 
 fn both_settled(v: &serde_json::Value) -> bool {
-    voters(v) == 2
+    voters(v).len() == 2
         && v["quorum"] == true
         && v["pending_count"] == 0
         && on(v, "d1") == ["node1"]
@@ -417,7 +403,7 @@ fn twenty_cuts_each_end_with_exactly_one_node_running_and_the_other_fenced() {
             let mut found = None;
             for i in 0..2 {
                 if let Some(v) = lab.status(i) {
-                    if voters(&v) == 1
+                    if voters(&v).len() == 1
                         && v["quorum"] == true
                         && v["pending_count"] == 0
                         && on(&v, "d1") == [NAMES[i]]

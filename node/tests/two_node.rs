@@ -47,23 +47,6 @@ fn status_via(cfg: &PathBuf) -> Option<serde_json::Value> {
         .flatten()
 }
 
-fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
-    v["resources"][rsc]["nodes"]
-        .as_array()
-        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn voters(v: &serde_json::Value) -> Vec<String> {
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["voter"] == true)
-        .map(|n| n["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn wait(
     cfg: &PathBuf,
     secs: u64,

@@ -31,23 +31,6 @@ fn wait_for(
     }
 }
 
-fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
-    v["resources"][rsc]["nodes"]
-        .as_array()
-        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn voters(v: &serde_json::Value) -> Vec<String> {
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["voter"] == true)
-        .map(|n| n["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn killing_either_data_node_keeps_quorum_with_a_witness() {
     for victim in ["node1", "node2"] {

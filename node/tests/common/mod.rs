@@ -151,3 +151,30 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The nodes a status JSON shows `rsc` active on.
+pub fn on(v: &serde_json::Value, rsc: &str) -> Vec<String> {
+    v["resources"][rsc]["nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Raft voters a status JSON lists.
+pub fn voters(v: &serde_json::Value) -> Vec<String> {
+    v["nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|n| n["voter"] == true)
+                .filter_map(|n| n["name"].as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
