@@ -52,6 +52,12 @@ pub enum Command {
         resource: String,
         node: Option<String>,
     },
+    /// A command written by the DC (membership, fencing, the results it
+    /// records itself), carrying the Raft term in which the DC became leader:
+    /// a fencing token. Applied only if `term` is the term of the log entry
+    /// carrying it, so a deposed DC's writes (proposed from a stale view,
+    /// or forwarded to the new leader) change nothing.
+    Dc { term: u64, command: Box<Command> },
 }
 
 /// One operation result of one resource on one node.
@@ -152,6 +158,11 @@ pub enum ApplyError {
     Unclean { node: String },
     #[error("node '{node}' is not in the configuration, so its {what} cannot be set: add the node first")]
     UnknownNode { node: String, what: String },
+    #[error(
+        "written by a deposed DC: its term {dc_term} is not the term {entry_term} of the \
+         log entry carrying it (a newer DC leads)"
+    )]
+    StaleTerm { dc_term: u64, entry_term: u64 },
 }
 
 impl From<ConfigError> for ApplyError {

@@ -51,9 +51,29 @@ impl ClusterState {
     }
 
     /// Applies one command. A rejected command changes nothing and its
-    /// error is the response.
+    /// error is the response. Without a log entry there is no term to check
+    /// a DC command against ([`Command::Dc`] is applied as what it carries):
+    /// the state machine applies entries with [`ClusterState::apply_in_term`].
     pub fn apply(&mut self, cmd: Command) -> Response {
         self.apply_validated_by(cmd, &ha_scheduler::validate::validate)
+    }
+
+    /// Applies the command of a log entry written in `entry_term`: a DC
+    /// command ([`Command::Dc`]) whose term is not `entry_term` is rejected
+    /// ([`ApplyError::StaleTerm`]) and changes nothing.
+    pub fn apply_in_term(&mut self, cmd: Command, entry_term: u64) -> Response {
+        match cmd {
+            Command::Dc { term, command } => {
+                if term != entry_term {
+                    return Response::Rejected(ApplyError::StaleTerm {
+                        dc_term: term,
+                        entry_term,
+                    });
+                }
+                self.apply_in_term(*command, entry_term)
+            }
+            cmd => self.apply(cmd),
+        }
     }
 
     /// [`ClusterState::apply`] with the configuration validator given (tests
@@ -84,6 +104,7 @@ impl ClusterState {
                 self.status_version += 1;
                 Ok(())
             }
+            Command::Dc { command, .. } => return self.apply_validated_by(*command, validate),
             Command::Cleanup { resource, node } => {
                 self.clear_failures(&resource, node.as_deref());
                 let forget = |ns: &mut NodeStatus| {
@@ -1275,5 +1296,94 @@ mod tests {
             ra[5],
             Response::Rejected(ApplyError::StaleEpoch { .. })
         ));
+    }
+
+    // -- DC commands (fencing tokens)
+
+    fn dc(term: u64, command: Command) -> Command {
+        Command::Dc {
+            term,
+            command: Box::new(command),
+        }
+    }
+
+    fn with_history() -> ClusterState {
+        let mut s = base();
+        set_state(&mut s, "n1", NodeState::Joined);
+        set_state(&mut s, "n2", NodeState::Joined);
+        let ops = vec![upd("n2", "r1", op("r1_last_0", "start", 0, 0, 0))];
+        apply(&mut s, Command::RecordOps { ops });
+        s
+    }
+
+    #[test]
+    fn a_dc_command_of_the_entry_term_is_applied() {
+        let mut s = with_history();
+        let down = Command::SetNodeState {
+            node: "n2".into(),
+            state: NodeState::Down,
+        };
+        let r = s.apply_in_term(dc(5, down), 5);
+        assert!(matches!(r, Response::Applied(_)), "{r:?}");
+        let ns = &s.status.nodes["n2"];
+        assert_eq!(ns.membership, Membership::Offline);
+        assert!(ns.history.is_empty(), "{:?}", ns.history);
+    }
+
+    #[test]
+    fn a_dc_command_of_another_term_is_rejected_and_changes_nothing() {
+        for (dc_term, entry_term) in [(4, 5), (6, 5), (0, 5)] {
+            let mut s = with_history();
+            let before = bytes(&s);
+            let down = Command::SetNodeState {
+                node: "n2".into(),
+                state: NodeState::Down,
+            };
+            assert_eq!(
+                s.apply_in_term(dc(dc_term, down), entry_term),
+                Response::Rejected(ApplyError::StaleTerm {
+                    dc_term,
+                    entry_term
+                })
+            );
+            let fenced = Command::RecordFencing {
+                event: FencingEvent {
+                    target: "n2".into(),
+                    action: "reboot".into(),
+                    succeeded: true,
+                    ..Default::default()
+                },
+            };
+            assert!(matches!(
+                s.apply_in_term(dc(dc_term, fenced), entry_term),
+                Response::Rejected(ApplyError::StaleTerm { .. })
+            ));
+            assert_eq!(bytes(&s), before, "a stale DC command changed the state");
+        }
+    }
+
+    #[test]
+    fn commands_of_nodes_carry_no_term_and_keep_their_encoding() {
+        let mut s = with_history();
+        let cmd = Command::RecordOps {
+            ops: vec![upd("n1", "r2", op("r2_last_0", "start", 0, 0, 0))],
+        };
+        assert!(matches!(
+            s.apply_in_term(cmd.clone(), 9),
+            Response::Applied(_)
+        ));
+        let json = serde_json::to_string(&cmd).unwrap();
+        assert!(
+            json.starts_with(r#"{"RecordOps":{"ops":[{"node":"n1""#),
+            "{json}"
+        );
+        let old = r#"{"SetNodeState":{"node":"n1","state":"Standby"}}"#;
+        assert_eq!(
+            serde_json::from_str::<Command>(old).unwrap(),
+            Command::SetNodeState {
+                node: "n1".into(),
+                state: NodeState::Standby
+            }
+        );
     }
 }

@@ -138,7 +138,7 @@ impl StateMachineStore {
             a.last_applied = Some(e.log_id);
             let r = match e.payload {
                 EntryPayload::Blank => Response::Applied(a.state.versions()),
-                EntryPayload::Normal(cmd) => a.state.apply(cmd),
+                EntryPayload::Normal(cmd) => a.state.apply_in_term(cmd, e.log_id.leader_id.term),
                 EntryPayload::Membership(m) => {
                     a.last_membership = StoredMembership::new(Some(e.log_id), m);
                     Response::Applied(a.state.versions())
@@ -292,5 +292,84 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{ApplyError, Command, NodeState};
+    use ha_scheduler::model::{Config, Membership, NodeConfig};
+    use openraft::{CommittedLeaderId, LogId};
+
+    fn entry(term: u64, index: u64, cmd: Command) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(cmd),
+        }
+    }
+
+    fn dc(term: u64, command: Command) -> Command {
+        Command::Dc {
+            term,
+            command: Box::new(command),
+        }
+    }
+
+    #[test]
+    fn apply_checks_a_dc_command_against_the_term_of_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let sm = StateMachineStore::open(&dir.path().join("snapshot")).unwrap();
+        let config = Config {
+            nodes: ["n1", "n2"]
+                .iter()
+                .map(|n| NodeConfig {
+                    id: n.to_string(),
+                    name: n.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let joined = |n: &str| Command::SetNodeState {
+            node: n.into(),
+            state: NodeState::Joined,
+        };
+        let down = Command::SetNodeState {
+            node: "n2".into(),
+            state: NodeState::Down,
+        };
+        let r = sm.apply_entries([
+            entry(
+                3,
+                1,
+                Command::ApplyConfig {
+                    base_epoch: 0,
+                    config,
+                },
+            ),
+            entry(3, 2, dc(3, joined("n1"))),
+            entry(3, 3, dc(3, joined("n2"))),
+            // The deposed DC of term 3, its write carried by term 4's leader.
+            entry(4, 4, dc(3, down.clone())),
+        ]);
+        assert!(
+            r[..3].iter().all(|r| matches!(r, Response::Applied(_))),
+            "{r:?}"
+        );
+        assert_eq!(
+            r[3],
+            Response::Rejected(ApplyError::StaleTerm {
+                dc_term: 3,
+                entry_term: 4
+            })
+        );
+        let m = |n: &str| sm.read(|s| s.status.nodes[n].membership);
+        assert_eq!(m("n2"), Membership::Online);
+        assert_eq!(sm.last_applied().map(|l| l.index), Some(4));
+        // The DC of term 4 may.
+        let r = sm.apply_entries([entry(4, 5, dc(4, down))]);
+        assert!(matches!(r[0], Response::Applied(_)), "{r:?}");
+        assert_eq!(m("n2"), Membership::Offline);
     }
 }
