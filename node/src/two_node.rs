@@ -67,11 +67,13 @@ pub fn node_priority(config: &Config, status: &Status, node: &str) -> i64 {
     sum
 }
 
-/// How long `me` waits before fencing `peer`: 0 for the preferred node.
-/// Preferred: the node running the more important resources when
-/// `priority-fencing-delay` is set and the priorities differ (the other
-/// waits that delay); else the node with the lower id (the other waits
-/// `two-node-fence-delay`, default 5 s).
+/// The least gap between the two sides' race delays (any views): the first
+/// fence has this long to take effect before the other side would fire.
+pub const MIN_RACE_GAP: Duration = Duration::from_secs(1);
+
+/// How long `me` waits before fencing `peer`, from this node's own view.
+/// See [`race_delay`]: the two sides never pick the same delay, whatever
+/// each has applied.
 pub fn fence_delay(
     config: &Config,
     status: &Status,
@@ -86,36 +88,75 @@ pub fn fence_delay(
             .map(Duration::from_millis)
     };
     let pfd = parse("priority-fencing-delay").filter(|d| !d.is_zero());
-    if let Some(d) = pfd {
-        let (mine, theirs) = (
+    let tnfd = parse("two-node-fence-delay").unwrap_or(DEFAULT_FENCE_DELAY);
+    let priorities = pfd.map(|_| {
+        (
             node_priority(config, status, me.0),
             node_priority(config, status, peer.0),
-        );
-        if mine != theirs {
-            return if mine > theirs {
-                (
-                    Duration::ZERO,
-                    format!("priority {mine} > {theirs}: fence at once"),
-                )
-            } else {
-                (
-                    d,
-                    format!("priority {mine} < {theirs}: wait priority-fencing-delay"),
-                )
-            };
-        }
-    }
-    let d = parse("two-node-fence-delay").unwrap_or(DEFAULT_FENCE_DELAY);
-    if me.1 < peer.1 {
-        (
+        )
+    });
+    race_delay(me.1 < peer.1, priorities, pfd, tnfd)
+}
+
+/// The race delay of one side. The order both sides agree on without any
+/// replication is the node ids: the lower id is `first`. Priorities (the
+/// `priority` sums, [`node_priority`]) come from this side's own view, which
+/// may lag the peer's (a switchover committed but not applied here), so
+/// they only pick among four delays that never coincide:
+///
+/// | side | its view | delay |
+/// |---|---|---|
+/// | first (lower id) | peer not heavier | 0 |
+/// | first | peer heavier | `priority-fencing-delay` (≥ 2 s) |
+/// | second | itself heavier | half of it |
+/// | second | itself not heavier | `priority-fencing-delay` + `two-node-fence-delay` |
+///
+/// Without `priority-fencing-delay`: first 0, second `two-node-fence-delay`
+/// (≥ 1 s). Whatever the two views, at most one side waits 0 and the two
+/// delays differ by at least [`MIN_RACE_GAP`]; when both views agree the
+/// heavier side fences first (at once, or after half the delay if it has
+/// the higher id).
+pub fn race_delay(
+    first: bool,
+    priorities: Option<(i64, i64)>,
+    pfd: Option<Duration>,
+    two_node_fence_delay: Duration,
+) -> (Duration, String) {
+    let tnfd = two_node_fence_delay.max(MIN_RACE_GAP);
+    let (Some(pfd), Some((mine, theirs))) = (pfd.filter(|d| !d.is_zero()), priorities) else {
+        return if first {
+            (
+                Duration::ZERO,
+                "preferred node (lower id): fence at once".into(),
+            )
+        } else {
+            (
+                tnfd,
+                "not the preferred node (higher id): wait two-node-fence-delay".into(),
+            )
+        };
+    };
+    let pfd = pfd.max(MIN_RACE_GAP * 2);
+    match (first, theirs > mine, mine > theirs) {
+        (true, false, _) => (
             Duration::ZERO,
-            "preferred node (lower id): fence at once".into(),
-        )
-    } else {
-        (
-            d,
-            "not the preferred node (higher id): wait two-node-fence-delay".into(),
-        )
+            format!("lower id, priority {mine} >= {theirs}: fence at once"),
+        ),
+        (true, true, _) => (
+            pfd,
+            format!("priority {mine} < {theirs}: wait priority-fencing-delay"),
+        ),
+        (false, _, true) => (
+            pfd / 2,
+            format!("higher id, priority {mine} > {theirs}: wait half of priority-fencing-delay"),
+        ),
+        (false, _, false) => (
+            pfd + tnfd,
+            format!(
+                "higher id, priority {mine} <= {theirs}: wait priority-fencing-delay + \
+                 two-node-fence-delay"
+            ),
+        ),
     }
 }
 
@@ -411,7 +452,11 @@ mod tests {
         // priority-fencing-delay: b runs db (10) > a's web (1): b wins.
         let (c, st) = setup("property priority-fencing-delay=7s\n");
         assert_eq!(node_priority(&c, &st, "b"), 10);
-        assert_eq!(fence_delay(&c, &st, ("b", 2), ("a", 1)).0, Duration::ZERO);
+        // b has the higher id: it waits half the delay, a the whole of it.
+        assert_eq!(
+            fence_delay(&c, &st, ("b", 2), ("a", 1)).0,
+            Duration::from_millis(3500)
+        );
         assert_eq!(
             fence_delay(&c, &st, ("a", 1), ("b", 2)).0,
             Duration::from_secs(7)
@@ -421,5 +466,92 @@ mod tests {
             fence_delay(&c, &st, ("b", 2), ("a", 1)).0,
             Duration::from_secs(3)
         );
+    }
+
+    /// Hole 7: each side decides from its own view; a switchover committed
+    /// but not applied on one side means the two views disagree on who is
+    /// heavier. For every pair of views, at most one side waits 0 and the two
+    /// delays are at least MIN_RACE_GAP apart (so they never fire together).
+    #[test]
+    fn whatever_the_two_views_at_most_one_side_fences_at_once() {
+        let prios = [-5i64, 0, 1, 10];
+        let pfds = [
+            None,
+            Some(Duration::ZERO),
+            Some(Duration::from_millis(100)),
+            Some(Duration::from_secs(7)),
+        ];
+        let tnfds = [
+            Duration::ZERO,
+            Duration::from_millis(300),
+            Duration::from_secs(3),
+            Duration::from_secs(5),
+        ];
+        let mut pairs = 0;
+        for pfd in pfds {
+            for tnfd in tnfds {
+                // (low's view of low, low's view of high), same for high.
+                let mut views = Vec::new();
+                for a in prios {
+                    for b in prios {
+                        for c in prios {
+                            for d in prios {
+                                views.push((a, b, c, d));
+                            }
+                        }
+                    }
+                }
+                for (ll, lh, hh, hl) in views {
+                    let low = race_delay(true, Some((ll, lh)), pfd, tnfd).0;
+                    let high = race_delay(false, Some((hh, hl)), pfd, tnfd).0;
+                    assert!(
+                        !(low.is_zero() && high.is_zero()),
+                        "both at once: {pfd:?} {tnfd:?} views {ll},{lh} / {hh},{hl}"
+                    );
+                    let gap = low.abs_diff(high);
+                    assert!(
+                        gap >= MIN_RACE_GAP,
+                        "{low:?} vs {high:?}: {pfd:?} {tnfd:?} views {ll},{lh} / {hh},{hl}"
+                    );
+                    // Views that agree: the heavier side fences first.
+                    if (ll, lh) == (hl, hh) && pfd.is_some_and(|d| !d.is_zero()) {
+                        if hh > ll {
+                            assert!(high < low, "{hh} > {ll} but {high:?} >= {low:?}");
+                        } else {
+                            assert!(low < high, "{ll} >= {hh} but {low:?} >= {high:?}");
+                        }
+                    }
+                    pairs += 1;
+                }
+            }
+        }
+        assert_eq!(pairs, 4 * 4 * 256);
+    }
+
+    /// The real views behind hole 7: a switchover (db moved from b to a)
+    /// applied on a but not on b. Both think they run db.
+    #[test]
+    fn a_lagging_switchover_does_not_give_both_sides_delay_zero() {
+        let (c, behind) = setup("property priority-fencing-delay=7s\n");
+        let mut ahead = behind.clone();
+        let db = ahead
+            .nodes
+            .get_mut("b")
+            .unwrap()
+            .history
+            .remove("db")
+            .unwrap();
+        ahead
+            .nodes
+            .get_mut("a")
+            .unwrap()
+            .history
+            .insert("db".into(), db);
+        assert_eq!(node_priority(&c, &ahead, "a"), 11);
+        assert_eq!(node_priority(&c, &behind, "b"), 10);
+        let (a, _) = fence_delay(&c, &ahead, ("a", 1), ("b", 2));
+        let (b, _) = fence_delay(&c, &behind, ("b", 2), ("a", 1));
+        assert_eq!(a, Duration::ZERO);
+        assert_eq!(b, Duration::from_millis(3500));
     }
 }
