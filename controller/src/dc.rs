@@ -1,0 +1,651 @@
+//! The designated controller (DC) as a pure state machine. It runs on the
+//! Raft leader; [`Dc::step`] takes the time, one [`Input`] and a [`View`] of
+//! the replicated state and returns the [`Effect`]s the runtime executes:
+//! DC writes (membership, fencing records), in-flight queries, planning
+//! requests, dispatches and fencing. Every write and dispatch carries the
+//! term this DC leads in — the fencing token that apply and the executors
+//! check. Loss detection is decided here and nowhere else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ha_scheduler::model::{Config, FencingEvent, Membership, Status};
+use ha_scheduler::transition::{Action, ActionKind, Transition};
+
+use crate::{Design, Millis};
+
+/// Pacemaker's execution status of an operation that has not finished
+/// (`PCMK_EXEC_PENDING`): recorded before the agent runs.
+pub const OP_STATUS_PENDING: i32 = -1;
+/// The rc recorded with a pending operation (`PCMK_OCF_UNKNOWN`).
+pub const RC_PENDING: i32 = 193;
+/// The stop timeout assumed when neither the operation nor `op_defaults` set one.
+pub const DEFAULT_OP_TIMEOUT_MS: u64 = 20_000;
+
+/// Timing of the DC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DcSettings {
+    /// A member that has not answered for this long is lost.
+    pub node_timeout_ms: Millis,
+    /// At most this many actions in flight per node.
+    pub node_action_limit: usize,
+    /// Plan at least this often without a state change.
+    pub replan_ms: Millis,
+    /// A failed dispatch or fencing is retried after this long.
+    pub retry_ms: Millis,
+    /// An unreflected membership write is proposed again after this long.
+    pub repropose_ms: Millis,
+    /// Members that answered nothing are re-asked for their in-flight work this often.
+    pub query_ms: Millis,
+}
+
+impl Default for DcSettings {
+    fn default() -> Self {
+        DcSettings {
+            node_timeout_ms: 1600,
+            node_action_limit: 16,
+            replan_ms: 1000,
+            retry_ms: 2000,
+            repropose_ms: 1000,
+            query_ms: 500,
+        }
+    }
+}
+
+/// A Raft member as the leader's membership names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub voter: bool,
+}
+
+/// What the DC reads of the world at one step (all of it replicated state
+/// or Raft metrics; nothing it could have to wait for).
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    /// This node's name.
+    pub me: &'a str,
+    pub config: &'a Config,
+    pub status: &'a Status,
+    /// Bumped by every applied change of config or status: plans are tied to it.
+    pub state_version: u64,
+    /// The Raft membership.
+    pub members: &'a [Member],
+    /// `Some(term)` while this node is the Raft leader of `term`.
+    pub leader_term: Option<u64>,
+}
+
+/// An operation an executor is running now (its answer to [`Effect::QueryInFlight`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InFlightOp {
+    /// The resource instance (`rsc`, `rsc:N`).
+    pub rsc: String,
+    pub operation: String,
+}
+
+/// What happened since the last step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Time passed.
+    Tick,
+    /// `node` answered (heartbeat reply, RPC answer). `boot` identifies its
+    /// process: a new value means it restarted and knows nothing it ran.
+    Heard { node: String, boot: u64 },
+    /// `node`'s executor answered the in-flight query of this DC.
+    InFlight {
+        node: String,
+        boot: u64,
+        ops: Vec<InFlightOp>,
+    },
+    /// The scheduler's transition for the state of version `based_on`.
+    Planned {
+        based_on: u64,
+        transition: Transition,
+    },
+    /// A dispatched action ended: `ok` when its result was recorded.
+    ActionDone { action: ActionKey, ok: bool },
+    /// A fencing this DC asked for ended (the event to record).
+    FenceDone { event: FencingEvent },
+}
+
+/// Identifies a dispatched action: kind, resource, node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActionKey {
+    pub kind: String,
+    pub rsc: String,
+    pub node: String,
+}
+
+impl ActionKey {
+    pub fn of(a: &Action) -> ActionKey {
+        ActionKey {
+            kind: a.kind.name(),
+            rsc: a.rsc.clone().unwrap_or_default(),
+            node: a.node.clone(),
+        }
+    }
+}
+
+/// The membership changes the DC writes (mapped by the runtime onto the
+/// replicated state's node states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    /// Answered again: online, history forgotten (probes find what runs).
+    Joined,
+    /// Lost with fencing enabled: must be fenced before its resources move.
+    Unclean,
+    /// Lost with fencing disabled, once it cannot run anything any more.
+    Down,
+}
+
+/// A write only the DC makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DcWrite {
+    NodeState { node: String, state: MemberState },
+    Fencing { event: FencingEvent },
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Write through Raft on this node only (never forwarded), tagged with
+    /// `term`; apply rejects it unless the entry's term is `term`.
+    Propose { term: u64, write: DcWrite },
+    /// Ask `node`'s executor what it is running (a new DC's collection round).
+    QueryInFlight { term: u64, node: String },
+    /// Run the scheduler (off the runtime) on the state of `based_on` and
+    /// answer [`Input::Planned`].
+    Plan { based_on: u64 },
+    /// Send `action` to its node's executor, with this DC's term; answer
+    /// [`Input::ActionDone`].
+    Dispatch { term: u64, action: Action },
+    /// Fence `target` once this node has confirmed it still leads `term`;
+    /// answer [`Input::FenceDone`].
+    Fence { term: u64, target: String },
+}
+
+/// The DC's own memory; everything else is in the [`View`].
+#[derive(Debug, Clone)]
+pub struct Dc {
+    design: Design,
+    settings: DcSettings,
+    term: Option<u64>,
+    since: Millis,
+    heard: BTreeMap<String, Millis>,
+    boots: BTreeMap<String, u64>,
+    /// Members that answered the in-flight query, and what they run.
+    collected: BTreeMap<String, BTreeSet<InFlightOp>>,
+    last_query: Millis,
+    inflight: BTreeMap<ActionKey, Millis>,
+    fencing: BTreeSet<String>,
+    retry_after: BTreeMap<ActionKey, Millis>,
+    proposed: BTreeMap<String, (MemberState, Millis)>,
+    rejoined: BTreeSet<String>,
+    plan_outstanding: Option<(u64, Millis)>,
+    planned_version: Option<u64>,
+    last_plan: Millis,
+    transition: Option<(u64, Transition)>,
+}
+
+impl Dc {
+    pub fn new(design: Design, settings: DcSettings) -> Dc {
+        Dc {
+            design,
+            settings,
+            term: None,
+            since: 0,
+            heard: BTreeMap::new(),
+            boots: BTreeMap::new(),
+            collected: BTreeMap::new(),
+            last_query: 0,
+            inflight: BTreeMap::new(),
+            fencing: BTreeSet::new(),
+            retry_after: BTreeMap::new(),
+            proposed: BTreeMap::new(),
+            rejoined: BTreeSet::new(),
+            plan_outstanding: None,
+            planned_version: None,
+            last_plan: 0,
+            transition: None,
+        }
+    }
+
+    pub fn settings(&self) -> &DcSettings {
+        &self.settings
+    }
+
+    /// The term this DC leads in, if it leads.
+    pub fn term(&self) -> Option<u64> {
+        self.term
+    }
+
+    /// Actions dispatched by this DC and not answered yet.
+    pub fn in_flight(&self) -> impl Iterator<Item = &ActionKey> {
+        self.inflight.keys()
+    }
+
+    /// One step: `now` is the runtime's monotonic time.
+    pub fn step(&mut self, now: Millis, input: Input, view: &View<'_>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let Some(term) = view.leader_term else {
+            if self.term.is_some() {
+                *self = Dc::new(self.design, self.settings.clone());
+            }
+            return out;
+        };
+        if self.term != Some(term) {
+            // A new DC knows nothing its predecessor did: it starts from the
+            // replicated state and first asks every executor what runs.
+            *self = Dc::new(self.design, self.settings.clone());
+            self.term = Some(term);
+            self.since = now;
+            self.last_query = now;
+            if self.design.pending_ops {
+                for m in view.members {
+                    out.push(Effect::QueryInFlight {
+                        term,
+                        node: m.name.clone(),
+                    });
+                }
+            }
+        }
+        self.heard.insert(view.me.to_string(), now);
+        match input {
+            Input::Tick => {}
+            Input::Heard { node, boot } => self.heard_from(now, node, boot),
+            Input::InFlight { node, boot, ops } => {
+                self.heard_from(now, node.clone(), boot);
+                self.collected.insert(node, ops.into_iter().collect());
+            }
+            Input::Planned {
+                based_on,
+                transition,
+            } => {
+                if self.plan_outstanding.is_some_and(|(v, _)| v == based_on) {
+                    self.plan_outstanding = None;
+                }
+                self.transition = Some((based_on, transition));
+            }
+            Input::ActionDone { action, ok } => {
+                self.inflight.remove(&action);
+                if !ok {
+                    self.retry_after
+                        .insert(action, now + self.settings.retry_ms);
+                }
+            }
+            Input::FenceDone { event } => {
+                self.fencing.remove(&event.target);
+                if !event.succeeded {
+                    self.retry_after.insert(
+                        ActionKey {
+                            kind: ActionKind::Fence.name(),
+                            rsc: String::new(),
+                            node: event.target.clone(),
+                        },
+                        now + self.settings.retry_ms,
+                    );
+                }
+                out.push(Effect::Propose {
+                    term,
+                    write: DcWrite::Fencing { event },
+                });
+            }
+        }
+        self.retry_after.retain(|_, t| *t > now);
+
+        // 1. Membership: make the replicated status match who answers.
+        let changes = self.membership_changes(now, view);
+        if !changes.is_empty() {
+            for (node, state) in changes {
+                let due = match self.proposed.get(&node) {
+                    Some((s, at)) => *s != state || now >= at + self.settings.repropose_ms,
+                    None => true,
+                };
+                if due {
+                    self.proposed.insert(node.clone(), (state, now));
+                    out.push(Effect::Propose {
+                        term,
+                        write: DcWrite::NodeState { node, state },
+                    });
+                }
+            }
+            return out; // plan on the state that reflects them
+        }
+        self.proposed.clear();
+
+        // 2. The collection round: a new DC plans only after every member
+        //    said what it runs (or could not for the grace period).
+        if self.design.pending_ops {
+            let grace_over = now >= self.since + 2 * self.settings.node_timeout_ms;
+            let missing: Vec<&Member> = view
+                .members
+                .iter()
+                .filter(|m| !self.collected.contains_key(&m.name))
+                .collect();
+            if !missing.is_empty() && now >= self.last_query + self.settings.query_ms {
+                self.last_query = now;
+                for m in &missing {
+                    out.push(Effect::QueryInFlight {
+                        term,
+                        node: m.name.clone(),
+                    });
+                }
+            }
+            // Members still running what they reported are asked again.
+            let busy: Vec<String> = self
+                .collected
+                .iter()
+                .filter(|(_, ops)| !ops.is_empty())
+                .map(|(n, _)| n.clone())
+                .collect();
+            if !busy.is_empty() && now >= self.last_query + self.settings.query_ms {
+                self.last_query = now;
+                for n in busy {
+                    out.push(Effect::QueryInFlight { term, node: n });
+                }
+            }
+            if !missing.is_empty() && !grace_over {
+                return out;
+            }
+        } else if now < self.since + 2 * self.settings.node_timeout_ms
+            && view.members.iter().any(|m| !self.heard.contains_key(&m.name))
+        {
+            return out;
+        }
+
+        // 3. Dispatch from a plan of the current state.
+        if let Some((based_on, t)) = self.transition.take() {
+            if based_on == view.state_version {
+                self.planned_version = Some(based_on);
+                self.dispatch(now, term, &t, view, &mut out);
+            }
+        }
+
+        // 4. Plan when the state changed (or periodically).
+        let outstanding = self
+            .plan_outstanding
+            .is_some_and(|(_, at)| now < at + 30_000);
+        if !outstanding
+            && (self.planned_version != Some(view.state_version)
+                || now >= self.last_plan + self.settings.replan_ms)
+        {
+            self.plan_outstanding = Some((view.state_version, now));
+            self.last_plan = now;
+            out.push(Effect::Plan {
+                based_on: view.state_version,
+            });
+        }
+        out
+    }
+
+    fn heard_from(&mut self, now: Millis, node: String, boot: u64) {
+        if let Some(old) = self.boots.insert(node.clone(), boot) {
+            if old != boot {
+                // Restarted: what it ran before is unknown until probed.
+                self.rejoined.insert(node.clone());
+                self.collected.remove(&node);
+                self.inflight.retain(|k, _| k.node != node);
+            }
+        }
+        self.heard.insert(node, now);
+    }
+
+    /// Whether `node` answered within node-timeout.
+    pub fn is_up(&self, now: Millis, node: &str) -> bool {
+        self.heard
+            .get(node)
+            .is_some_and(|t| now <= t + self.settings.node_timeout_ms)
+    }
+
+    /// How long `node` has been silent, counted from the last answer this
+    /// DC heard, or from when it became DC for a member never heard.
+    fn silent_for(&self, now: Millis, node: &str) -> Millis {
+        now.saturating_sub(*self.heard.get(node).unwrap_or(&self.since))
+    }
+
+    /// The one decision that a node is lost, and as what.
+    fn lost_as(&self, now: Millis, node: &str, view: &View<'_>) -> Option<MemberState> {
+        let silent = self.silent_for(now, node);
+        let timeout = self.settings.node_timeout_ms;
+        // A member never heard gets the grace of a join round first.
+        let heard = self.heard.contains_key(node);
+        if silent <= timeout || (!heard && now < self.since + 2 * timeout) {
+            return None;
+        }
+        if stonith_enabled(view.config) {
+            return Some(MemberState::Unclean);
+        }
+        let wait = if self.design.down_after_stops {
+            // Its lease stops everything it runs at node-timeout; the
+            // slowest stop is over after that.
+            largest_stop_timeout_ms(view.config)
+        } else {
+            0
+        };
+        (silent > timeout + wait).then_some(MemberState::Down)
+    }
+
+    fn membership_changes(&mut self, now: Millis, view: &View<'_>) -> Vec<(String, MemberState)> {
+        let mut out = Vec::new();
+        let members: BTreeSet<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+        for n in &view.config.nodes {
+            let name = n.name.as_str();
+            let membership = view
+                .status
+                .nodes
+                .get(name)
+                .map(|s| s.membership)
+                .unwrap_or(Membership::Offline);
+            let up = members.contains(name) && self.is_up(now, name);
+            let state = match (up, membership) {
+                (true, Membership::Offline | Membership::Pending) => Some(MemberState::Joined),
+                (true, Membership::Online) if self.rejoined.contains(name) => {
+                    Some(MemberState::Joined)
+                }
+                (false, Membership::Online | Membership::Pending) => {
+                    self.lost_as(now, name, view)
+                }
+                _ => None,
+            };
+            if state == Some(MemberState::Joined) {
+                self.rejoined.remove(name);
+            }
+            if let Some(s) = state {
+                out.push((name.to_string(), s));
+            }
+        }
+        out
+    }
+
+    fn busy_resources(&self, view: &View<'_>) -> BTreeSet<String> {
+        let mut busy: BTreeSet<String> = self.inflight.keys().map(|k| k.rsc.clone()).collect();
+        busy.extend(self.fencing.iter().map(|t| format!("fence:{t}")));
+        if self.design.pending_ops {
+            for ops in self.collected.values() {
+                busy.extend(ops.iter().map(|o| o.rsc.clone()));
+            }
+            for ns in view.status.nodes.values() {
+                for (rsc, h) in &ns.history {
+                    if h.ops.iter().any(|o| o.op_status == OP_STATUS_PENDING) {
+                        busy.insert(rsc.clone());
+                    }
+                }
+            }
+        }
+        busy
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Millis,
+        term: u64,
+        t: &Transition,
+        view: &View<'_>,
+        out: &mut Vec<Effect>,
+    ) {
+        let busy = self.busy_resources(view);
+        let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+        for k in self.inflight.keys() {
+            *per_node.entry(k.node.clone()).or_default() += 1;
+        }
+        let mut started: BTreeSet<String> = BTreeSet::new();
+        for a in ready_actions(t) {
+            let key = ActionKey::of(a);
+            if self.inflight.contains_key(&key)
+                || self.retry_after.contains_key(&key)
+                || busy.contains(&key.rsc) && a.kind != ActionKind::Fence
+                || started.contains(&key.rsc) && a.kind != ActionKind::Fence
+            {
+                continue;
+            }
+            if a.kind == ActionKind::Fence {
+                if a.node == view.me || self.fencing.contains(&a.node) {
+                    continue; // the DC is up: it is not fenced by itself
+                }
+                self.fencing.insert(a.node.clone());
+                out.push(Effect::Fence {
+                    term,
+                    target: a.node.clone(),
+                });
+                continue;
+            }
+            let online = view
+                .status
+                .nodes
+                .get(&a.node)
+                .is_some_and(|s| s.membership == Membership::Online);
+            if !online || !self.is_up(now, &a.node) {
+                continue;
+            }
+            let count = per_node.entry(a.node.clone()).or_default();
+            if *count >= self.settings.node_action_limit {
+                continue;
+            }
+            *count += 1;
+            started.insert(key.rsc.clone());
+            self.inflight.insert(key, now);
+            out.push(Effect::Dispatch {
+                term,
+                action: a.clone(),
+            });
+        }
+    }
+}
+
+/// The actions of `t` nothing planned must precede (notifications are sent
+/// around the action they belong to).
+pub fn ready_actions(t: &Transition) -> Vec<&Action> {
+    let blocked: BTreeSet<usize> = t.edges.iter().map(|&(_, b)| b).collect();
+    t.actions
+        .iter()
+        .filter(|a| !blocked.contains(&a.id) && a.kind != ActionKind::Notify)
+        .collect()
+}
+
+/// `stonith-enabled` (default true), as Pacemaker reads it.
+pub fn stonith_enabled(config: &Config) -> bool {
+    config
+        .properties
+        .get("stonith-enabled")
+        .is_none_or(|v| ha_scheduler::cib::is_true(v))
+}
+
+/// The largest stop timeout of any configured primitive (its `stop` op's
+/// `timeout`, else `op_defaults`, else 20 s): the longest a lease stop can take.
+pub fn largest_stop_timeout_ms(config: &Config) -> Millis {
+    let default = config
+        .op_defaults
+        .get("timeout")
+        .and_then(|v| ha_scheduler::cib::parse_interval_ms(v))
+        .filter(|&ms| ms > 0)
+        .unwrap_or(DEFAULT_OP_TIMEOUT_MS);
+    let mut max = 0;
+    let mut any = false;
+    for r in &config.resources {
+        for p in primitives(r) {
+            any = true;
+            let t = p
+                .ops
+                .iter()
+                .find(|o| o.name == "stop")
+                .and_then(|o| o.attrs.get("timeout"))
+                .and_then(|v| ha_scheduler::cib::parse_interval_ms(v))
+                .filter(|&ms| ms > 0)
+                .unwrap_or(default);
+            max = max.max(t);
+        }
+    }
+    if any {
+        max
+    } else {
+        0
+    }
+}
+
+fn primitives(r: &ha_scheduler::model::Resource) -> Vec<&ha_scheduler::model::Primitive> {
+    use ha_scheduler::model::Resource;
+    match r {
+        Resource::Primitive(p) => vec![p],
+        Resource::Group(g) => g.members.iter().collect(),
+        Resource::Clone(c) => primitives(&c.child),
+    }
+}
+
+/// Who sent a write, as the runtime authenticated it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// The DC of this (leader) node, through [`Effect::Propose`].
+    LeaderDc,
+    /// A node's certificate (its executor, or an agent calling `crm_attribute`).
+    Node(&'a str),
+    /// An admin or operator client certificate.
+    Client,
+}
+
+/// What a write changes, for [`authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteKind<'a> {
+    /// Operation results of these nodes.
+    Ops(Vec<&'a str>),
+    /// Attributes of this node.
+    Attributes(&'a str),
+    /// Membership or fencing history.
+    MembershipOrFencing,
+    /// Configuration and operator commands.
+    Admin,
+}
+
+/// Why [`authorize`] refused a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub String);
+
+/// A node may record only its own operations and attributes; membership
+/// and fencing are written by the leader's DC alone; admin writes come from
+/// client certificates (whose role the runtime checks).
+pub fn authorize(design: Design, origin: &Origin<'_>, write: &WriteKind<'_>) -> Result<(), Denied> {
+    if !design.commands_bound_to_node {
+        return Ok(());
+    }
+    match (origin, write) {
+        (Origin::LeaderDc, _) => Ok(()),
+        (Origin::Node(me), WriteKind::Ops(nodes)) => match nodes.iter().find(|n| *n != me) {
+            Some(other) => Err(Denied(format!(
+                "node '{me}' may record only its own operations, not those of '{other}'"
+            ))),
+            None => Ok(()),
+        },
+        (Origin::Node(me), WriteKind::Attributes(n)) if n == me => Ok(()),
+        (Origin::Node(me), WriteKind::Attributes(n)) => Err(Denied(format!(
+            "node '{me}' may set only its own attributes, not those of '{n}'"
+        ))),
+        (Origin::Node(me), WriteKind::MembershipOrFencing) => Err(Denied(format!(
+            "node '{me}' may not change membership or record fencing: only the DC does"
+        ))),
+        (Origin::Node(me), WriteKind::Admin) => Err(Denied(format!(
+            "node '{me}' may not change the configuration: that needs an admin certificate"
+        ))),
+        (Origin::Client, WriteKind::MembershipOrFencing) => Err(Denied(
+            "membership and fencing are recorded by the DC alone".into(),
+        )),
+        (Origin::Client, _) => Ok(()),
+    }
+}
