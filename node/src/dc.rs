@@ -5,6 +5,13 @@
 //! target nodes' executors. Results come back through Raft, which wakes the
 //! loop to re-plan: a transition is never followed blindly after the state
 //! changed under it. A new leader starts from the replicated state.
+//!
+//! Fencing tokens: the DC is the leader of one Raft term; everything it
+//! writes is a [`Command::Dc`] of that term, committed on this node only
+//! (never forwarded: apply refuses it once another leader wrote), and every
+//! request to an executor carries the term. A new DC first asks every
+//! executor what is in flight (the previous DC's actions) and dispatches
+//! nothing for those resources until they have finished.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,7 +22,9 @@ use ha_scheduler::model::{Config, Membership, OpRecord, Role, Status};
 use ha_scheduler::transition::{Action, ActionKind, Transition};
 use tokio::sync::mpsc;
 
-use crate::executor::{ExecReply, ExecRequest, Executor};
+use crate::executor::{
+    ExecReply, ExecRequest, Executor, InFlightOp, InFlightReply, InFlightRequest,
+};
 use crate::network::split_member;
 use crate::server::Node;
 
@@ -281,6 +290,7 @@ pub fn exec_request(
         expected_rc,
         migrate_source,
         migrate_target,
+        dc_term: 0,
     })
 }
 
@@ -376,6 +386,47 @@ struct Done {
     ok: bool,
 }
 
+/// A member's answer to "what is in flight" (asked by the DC of `term`).
+struct InFlightAnswer {
+    term: u64,
+    node: String,
+    ops: Result<Vec<InFlightOp>, String>,
+}
+
+/// The resource an in-flight executor key or an action's resource stands
+/// for (clone instances `base:N` count as their base).
+fn base_of(rsc: &str) -> &str {
+    rsc.split(':').next().unwrap_or(rsc)
+}
+
+/// Asks `target` what its executor has in flight (this node's directly).
+async fn ask_in_flight(
+    node: &Node,
+    executor: &Arc<Executor>,
+    target: &str,
+    addr: Option<&str>,
+    term: u64,
+) -> Result<Vec<InFlightOp>, String> {
+    let req = InFlightRequest { dc_term: term };
+    if target == node.name {
+        return executor.in_flight_for(&req).map(|r| r.ops);
+    }
+    let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
+    let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
+    let mut client =
+        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(usize::MAX);
+    let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
+    let mut r = tonic::Request::new(crate::pb::Bytes { data });
+    r.set_timeout(Duration::from_secs(1));
+    let reply = client
+        .in_flight(r)
+        .await
+        .map_err(|s| format!("{target}: {}", s.message()))?;
+    let reply: InFlightReply =
+        serde_json::from_slice(&reply.into_inner().data).map_err(|e| e.to_string())?;
+    Ok(reply.ops)
+}
+
 /// Runs the DC loop until the process ends.
 pub async fn run(
     node: Node,
@@ -389,6 +440,15 @@ pub async fn run(
     let mut inflight: HashMap<String, (String, String)> = HashMap::new();
     let mut retry_after: HashMap<String, Instant> = HashMap::new();
     let mut leader_since: Option<Instant> = None;
+    // The term this node leads in (its fencing token), once it leads.
+    let mut leading_term: Option<u64> = None;
+    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<InFlightAnswer>();
+    // Members that answered "what is in flight" in this term, what they
+    // run for an earlier DC, and whom we are asking now.
+    let mut answered: BTreeSet<String> = BTreeSet::new();
+    let mut remote_in_flight: BTreeMap<String, Vec<InFlightOp>> = BTreeMap::new();
+    let mut asking: BTreeSet<String> = BTreeSet::new();
+    let mut last_ask = Instant::now();
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = true;
@@ -410,12 +470,43 @@ pub async fn run(
                     }
                 }
             }
+            Some(a) = answer_rx.recv() => {
+                asking.remove(&a.node);
+                if Some(a.term) == leading_term {
+                    match a.ops {
+                        Ok(ops) => {
+                            dirty = true;
+                            answered.insert(a.node.clone());
+                            // This DC's own dispatches are tracked in `inflight`.
+                            let ops: Vec<InFlightOp> =
+                                ops.into_iter().filter(|o| o.dc_term != a.term).collect();
+                            if ops.is_empty() {
+                                remote_in_flight.remove(&a.node);
+                            } else {
+                                remote_in_flight.insert(a.node, ops);
+                            }
+                        }
+                        Err(e) => tracing::debug!(node = %a.node, "in flight: {e}"),
+                    }
+                }
+            }
             _ = tick.tick() => {}
         }
-        let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
-        if !leader {
+        let Some(term) = node.leader_term() else {
             leader_since = None;
+            leading_term = None;
             continue;
+        };
+        if leading_term != Some(term) {
+            // A new leadership (possibly of this node again): start over.
+            tracing::info!(term, "this node is the DC");
+            leading_term = Some(term);
+            leader_since = None;
+            answered.clear();
+            remote_in_flight.clear();
+            last_ask = Instant::now()
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or(last_ask);
         }
         let since = *leader_since.get_or_insert_with(Instant::now);
         // A two-node takeover left the peer's fencing to record (this node
@@ -424,7 +515,10 @@ pub async fn run(
             let pending = crate::two_node::pending_fencing(dir);
             if let Ok(bytes) = std::fs::read(&pending) {
                 match serde_json::from_slice::<ha_scheduler::model::FencingEvent>(&bytes) {
-                    Ok(event) => match node.propose(Command::RecordFencing { event }).await {
+                    Ok(event) => match node
+                        .propose_as_dc(term, Command::RecordFencing { event })
+                        .await
+                    {
                         Ok(_) => {
                             let _ = std::fs::remove_file(&pending);
                         }
@@ -473,11 +567,41 @@ pub async fn run(
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");
-                if let Err(e) = node.propose(c).await {
-                    tracing::warn!("cannot record a membership change: {e}");
+                match node.propose_as_dc(term, c).await {
+                    Ok(ha_raft_store::Response::Applied(_)) => {}
+                    Ok(ha_raft_store::Response::Rejected(e)) => {
+                        tracing::warn!("membership change refused: {e}")
+                    }
+                    Err(e) => tracing::warn!("cannot record a membership change: {e}"),
                 }
             }
             continue; // the new state wakes us
+        }
+        // Before it plans, a new DC learns what every member's executor has
+        // in flight (the previous DC's actions), and keeps asking those that
+        // run something until it has finished.
+        if last_ask.elapsed() >= Duration::from_millis(250) {
+            last_ask = Instant::now();
+            remote_in_flight.retain(|n, _| up.contains(n));
+            for (target, addr) in &addrs {
+                let wanted = !answered.contains(target) || remote_in_flight.contains_key(target);
+                if !wanted || !up.contains(target) || !asking.insert(target.clone()) {
+                    continue;
+                }
+                let (node2, exec, tx) = (node.clone(), executor.clone(), answer_tx.clone());
+                let (target, addr) = (target.clone(), addr.clone());
+                tokio::spawn(async move {
+                    let ops = ask_in_flight(&node2, &exec, &target, Some(&addr), term).await;
+                    let _ = tx.send(InFlightAnswer {
+                        term,
+                        node: target,
+                        ops,
+                    });
+                });
+            }
+        }
+        if !grace_over && addrs.keys().any(|n| !answered.contains(n)) {
+            continue;
         }
         let quorum = voters_up * 2 > voters;
         if !dirty && quorum == last_quorum && last_plan.elapsed() < settings.replan {
@@ -501,6 +625,12 @@ pub async fn run(
         for (_, n) in inflight.values() {
             *per_node.entry(n.clone()).or_default() += 1;
         }
+        // What an earlier DC dispatched and is still running: busy.
+        let mut busy_base: BTreeSet<String> = BTreeSet::new();
+        for (n, ops) in &remote_in_flight {
+            *per_node.entry(n.clone()).or_default() += ops.len();
+            busy_base.extend(ops.iter().map(|o| base_of(&o.key).to_string()));
+        }
         let mut started_rsc: BTreeSet<String> = BTreeSet::new();
         for a in ready_actions(&t) {
             let key = action_key(a);
@@ -508,6 +638,7 @@ pub async fn run(
             if inflight.contains_key(&key)
                 || retry_after.contains_key(&key)
                 || busy.contains(&rsc)
+                || busy_base.contains(base_of(&rsc))
                 || started_rsc.contains(&rsc)
             {
                 continue;
@@ -525,7 +656,9 @@ pub async fn run(
                 let target = a.node.clone();
                 tokio::spawn(async move {
                     let ok =
-                        match crate::fencer::fence_and_record(&node2, &target, None, false).await {
+                        match crate::fencer::fence_and_record(&node2, term, &target, None, false)
+                            .await
+                        {
                             Ok(r) => r.succeeded,
                             Err(e) => {
                                 tracing::error!(target = %target, "fencing not recorded: {e}");
@@ -549,7 +682,7 @@ pub async fn run(
                 continue;
             }
             let req = match exec_request(&state.config, &t, a) {
-                Ok(r) => r,
+                Ok(r) => ExecRequest { dc_term: term, ..r },
                 Err(e) => {
                     tracing::warn!("cannot run {key}: {e}");
                     continue;
@@ -658,7 +791,10 @@ async fn dispatch(
                 op: op.clone(),
             }],
         };
-        node.propose(cmd).await?;
+        node.propose_as_dc(req.dc_term, cmd)
+            .await?
+            .into_result()
+            .map_err(|e| e.to_string())?;
         return Ok(ExecReply { op });
     }
     if target == node.name {

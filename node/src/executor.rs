@@ -3,9 +3,17 @@
 //! keeps recurring monitors running (reporting only when their result
 //! changes), and records every result through Raft (batched: one
 //! `RecordOps` entry for the results that finish together) before answering.
+//!
+//! A start, stop, promote, demote or migration is first recorded as pending
+//! (Pacemaker's `PCMK_EXEC_PENDING`, so the scheduler counts it as possibly
+//! active); refused if that cannot be committed. An action runs in its own
+//! task: once started it runs to completion and its result is recorded even
+//! when the caller (the DC's RPC) has gone. The executor lists what is in
+//! flight (a new DC asks before it plans) and refuses requests of a DC older
+//! than the newest it has seen (the DC's term is its fencing token).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +48,43 @@ pub struct ExecRequest {
     pub migrate_source: Option<String>,
     #[serde(default)]
     pub migrate_target: Option<String>,
+    /// The Raft term of the DC that sent it (its fencing token); 0 for a
+    /// caller that is not a DC.
+    #[serde(default)]
+    pub dc_term: u64,
+}
+
+/// A DC asks what is in flight (`Executor.InFlight`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightRequest {
+    pub dc_term: u64,
+}
+
+/// What is in flight on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightReply {
+    pub node: String,
+    /// The newest DC term this executor has seen.
+    pub dc_term: u64,
+    pub ops: Vec<InFlightOp>,
+}
+
+/// Pacemaker's `PCMK_EXEC_PENDING`: the operation is running.
+pub const OP_STATUS_PENDING: i32 = -1;
+/// Pacemaker's `PCMK_OCF_UNKNOWN`: the rc of a pending operation.
+pub const RC_UNKNOWN: i32 = 193;
+
+/// An action this executor has accepted and not finished (its result not
+/// recorded yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightOp {
+    pub key: String,
+    pub action: String,
+    pub interval_ms: u64,
+    /// The term of the DC that sent it (0: not a DC).
+    pub dc_term: u64,
+    /// When it was accepted (ms since the epoch).
+    pub since_ms: i64,
 }
 
 impl ExecRequest {
@@ -56,7 +101,8 @@ impl ExecRequest {
         }
     }
 
-    /// Whether it changes what runs (and so ends the resource's recurring monitors).
+    /// Whether it changes what runs (and so ends the resource's recurring
+    /// monitors, and is recorded as pending before the agent runs).
     fn changes_state(&self) -> bool {
         matches!(
             self.action.as_str(),
@@ -92,6 +138,28 @@ pub struct Executor {
     /// Running recurring monitors by (key, interval).
     monitors: Mutex<HashMap<(String, u64), tokio::task::JoinHandle<()>>>,
     metadata: agent::MetadataCache,
+    /// The newest DC term seen in a request.
+    dc_term: AtomicU64,
+    /// Accepted, unfinished actions by sequence number.
+    in_flight: Mutex<BTreeMap<u64, InFlightOp>>,
+    in_flight_seq: AtomicU64,
+}
+
+/// Removes an in-flight entry when the action's task ends (or is aborted).
+struct InFlightGuard {
+    executor: Arc<Executor>,
+    seq: u64,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let mut m = self
+            .executor
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.remove(&self.seq);
+    }
 }
 
 impl Executor {
@@ -113,6 +181,9 @@ impl Executor {
             locks: Mutex::default(),
             monitors: Mutex::default(),
             metadata: agent::MetadataCache::default(),
+            dc_term: AtomicU64::new(0),
+            in_flight: Mutex::default(),
+            in_flight_seq: AtomicU64::new(0),
         })
     }
 
@@ -161,12 +232,89 @@ impl Executor {
         self.run_once(&req).await
     }
 
-    /// Runs `req`, records the result through Raft, and answers it.
+    /// The newest DC term seen in a request.
+    pub fn dc_term(&self) -> u64 {
+        self.dc_term.load(Ordering::SeqCst)
+    }
+
+    /// Accepts a request of the DC of `term` unless a newer DC has been
+    /// seen (0: not a DC, always accepted).
+    fn check_dc_term(&self, term: u64) -> Result<(), String> {
+        if term == 0 {
+            return Ok(());
+        }
+        let newest = self.dc_term.fetch_max(term, Ordering::SeqCst);
+        if term < newest {
+            return Err(format!(
+                "refused: sent by the DC of term {term}, but the DC of term {newest} leads now"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The actions accepted and not finished, oldest first.
+    pub fn in_flight(&self) -> Vec<InFlightOp> {
+        let m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        m.values().cloned().collect()
+    }
+
+    /// Answers a DC's `InFlight` question; remembers its term (requests of
+    /// older DCs are refused from now on). Refused if a newer DC asked.
+    pub fn in_flight_for(&self, req: &InFlightRequest) -> Result<InFlightReply, String> {
+        self.check_dc_term(req.dc_term)?;
+        Ok(InFlightReply {
+            node: self.node.clone(),
+            dc_term: self.dc_term(),
+            ops: self.in_flight(),
+        })
+    }
+
+    /// Runs `req`, records the result through Raft, and answers it. The
+    /// action runs in its own task: dropping the returned future (the
+    /// caller went away) does not stop it, its result is still recorded.
     pub async fn execute(self: &Arc<Self>, req: ExecRequest) -> Result<ExecReply, String> {
+        self.check_dc_term(req.dc_term)?;
+        let seq = self.in_flight_seq.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            m.insert(
+                seq,
+                InFlightOp {
+                    key: req.key.clone(),
+                    action: req.action.clone(),
+                    interval_ms: req.interval_ms,
+                    dc_term: req.dc_term,
+                    since_ms: crate::dc::now_ms(),
+                },
+            );
+        }
+        let guard = InFlightGuard {
+            executor: Arc::clone(self),
+            seq,
+        };
+        let me = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            me.execute_here(req).await
+        });
+        task.await
+            .map_err(|e| format!("the action's task ended: {e}"))?
+    }
+
+    async fn execute_here(self: &Arc<Self>, req: ExecRequest) -> Result<ExecReply, String> {
         let lock = self.lock_of(&req.key);
         let _guard = lock.lock().await;
+        // A newer DC may have been seen while this one waited for the lock.
+        if req.dc_term != 0 && req.dc_term < self.dc_term() {
+            return Err(format!(
+                "refused: sent by the DC of term {}, but the DC of term {} leads now",
+                req.dc_term,
+                self.dc_term()
+            ));
+        }
         if req.changes_state() {
             self.cancel_monitors(&req.key, None);
+            self.record_pending(&req).await?;
         }
         if req.action == "monitor" && req.interval_ms > 0 {
             self.cancel_monitors(&req.key, Some(req.interval_ms));
@@ -287,6 +435,32 @@ impl Executor {
         record.op_status = res.op_status;
         record.exit_reason = res.exit_reason;
         record
+    }
+
+    /// Records that `req` is about to run (op-status pending, rc unknown),
+    /// under the id its result replaces; the action is not run without it.
+    async fn record_pending(&self, req: &ExecRequest) -> Result<(), String> {
+        let op = OpRecord {
+            id: req.record_id(),
+            operation: req.action.clone(),
+            interval_ms: req.interval_ms,
+            call_id: self.call_id.fetch_add(1, Ordering::SeqCst),
+            rc: RC_UNKNOWN,
+            op_status: OP_STATUS_PENDING,
+            expected_rc: Some(req.expected_rc),
+            last_rc_change: Some(crate::dc::now_secs()),
+            migrate_source: req.migrate_source.clone(),
+            migrate_target: req.migrate_target.clone(),
+            op_digest: None,
+            exit_reason: None,
+            completed_ms: None,
+        };
+        self.record(req, op).await.map_err(|e| {
+            format!(
+                "{} {} not run: cannot record it as pending: {e}",
+                req.action, req.key
+            )
+        })
     }
 
     async fn record(&self, req: &ExecRequest, op: OpRecord) -> Result<(), String> {

@@ -114,10 +114,12 @@ pub fn event(origin: &str, action: FenceAction, report: &FenceReport) -> Fencing
     }
 }
 
-/// Fences `target` with the current configuration and records the outcome.
+/// Fences `target` with the current configuration and records the outcome
+/// as the DC of `term` (not recorded if this node no longer leads in it).
 /// `manual`: asked by an operator (no device delays).
 pub async fn fence_and_record(
     node: &Node,
+    term: u64,
     target: &str,
     action: Option<FenceAction>,
     manual: bool,
@@ -132,7 +134,10 @@ pub async fn fence_and_record(
         tracing::error!(target, "fencing failed: {summary}");
     }
     let event = event(&node.name, action, &report);
-    node.propose(Command::RecordFencing { event }).await?;
+    node.propose_as_dc(term, Command::RecordFencing { event })
+        .await?
+        .into_result()
+        .map_err(|e| format!("fencing of {target} not recorded: {e}"))?;
     Ok(report)
 }
 
@@ -177,7 +182,10 @@ pub async fn run_op(node: &Node, op: &StonithOp) -> Result<serde_json::Value, St
                     return Err(format!("unknown fence action '{other}': use off or reboot"))
                 }
             };
-            let r = fence_and_record(node, target, action, true).await?;
+            let term = node.leader_term().ok_or_else(|| {
+                format!("{} is not the DC any more: ask the DC to fence", node.name)
+            })?;
+            let r = fence_and_record(node, term, target, action, true).await?;
             Ok(serde_json::json!({
                 "target": r.target, "succeeded": r.succeeded, "device": r.device,
                 "summary": r.summary(),

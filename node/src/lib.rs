@@ -1,6 +1,7 @@
 //! `ha-node`: the daemon's library (configuration, TLS, gRPC services, Raft network) shared with `hactl`.
 
 pub mod agent;
+pub mod authz;
 pub mod client;
 pub mod config;
 pub mod crm_attribute;

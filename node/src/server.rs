@@ -333,6 +333,9 @@ impl Node {
                                     return serde_json::from_slice(&r.into_inner().data)
                                         .map_err(|e| e.to_string())
                                 }
+                                Err(e) if e.code() == tonic::Code::PermissionDenied => {
+                                    return Err(format!("{addr}: {}", e.message()))
+                                }
                                 Err(e) => last = format!("{addr}: {}", e.message()),
                             }
                         }
@@ -346,6 +349,34 @@ impl Node {
                 return Err(format!("cannot commit: {last}"));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The Raft term this node leads in, if it is the leader now.
+    pub fn leader_term(&self) -> Option<u64> {
+        let m = self.raft.metrics().borrow().clone();
+        (m.current_leader == Some(self.id)).then_some(m.current_term)
+    }
+
+    /// Commits a DC command (membership, fencing, the DC's own records) of
+    /// the DC that became leader in `term`, here and only here: wrapped in
+    /// [`Command::Dc`] so apply refuses it unless this node still leads in
+    /// `term`, and never forwarded (a deposed DC's writes go nowhere).
+    pub async fn propose_as_dc(&self, term: u64, cmd: Command) -> Result<ApplyResponse, String> {
+        let cmd = Command::Dc {
+            term,
+            command: Box::new(cmd),
+        };
+        match self.raft.client_write(cmd).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(format!(
+                "this node is no longer the DC (it led in term {term}; leader now: {}): \
+                 the DC's write is not forwarded",
+                f.leader_id
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            )),
+            Err(e) => Err(format!("cannot commit: {e}")),
         }
     }
 }
@@ -372,6 +403,27 @@ impl pb::executor_server::Executor for ExecutorService {
             Err(e) => Err(Status::unavailable(e)),
         }
     }
+
+    async fn in_flight(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
+        require(&request, &[Role::Node], "asking what is in flight")?;
+        let req: crate::executor::InFlightRequest = decode(request.get_ref())?;
+        match self.executor.in_flight_for(&req) {
+            Ok(reply) => encode(&reply),
+            Err(e) => Err(Status::failed_precondition(e)),
+        }
+    }
+}
+
+/// The role and name (CN) of the caller, from its certificate.
+fn caller_identity<T>(req: &Request<T>) -> Result<(Role, String), Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    peer_identity(first.as_ref())
+        .map_err(|e| Status::permission_denied(format!("certificate without a role: {e}")))
 }
 
 /// The role of the caller, from its certificate.
@@ -817,14 +869,21 @@ impl pb::admin_server::Admin for AdminService {
     async fn propose(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "proposing cluster state changes")?;
         self.node.refuse_non_member(&request)?;
+        let (_, cert_node) = caller_identity(&request)?;
         let cmd: Command = decode(request.get_ref())?;
-        if matches!(cmd, Command::ApplyConfig { .. }) {
-            return Err(Status::permission_denied(
-                "configuration changes go through ApplyConfig",
-            ));
+        crate::authz::node_may_propose(&cert_node, &cmd)
+            .map_err(|e| Status::permission_denied(e.to_string()))?;
+        if cert_node != self.node.name {
+            // Forwarded by another node: committed here or not at all (its
+            // sender retries with the leader it learns of).
+            return match self.node.write(cmd).await? {
+                Ok(resp) => encode(&resp),
+                Err(_) => Err(Status::unavailable(
+                    "this node is not the leader (DC) any more; retry",
+                )),
+            };
         }
-        // On a follower this forwards to the leader (crm_attribute asks its
-        // own node).
+        // This node's own clients (crm_attribute): forwarded to the leader.
         match self.node.propose(cmd).await {
             Ok(resp) => encode(&resp),
             Err(e) => Err(Status::unavailable(e)),
