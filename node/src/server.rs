@@ -74,8 +74,12 @@ pub struct Node {
     pub witness: bool,
     /// Two-node mode: what this node is doing about a lost peer.
     pub two_node_state: Arc<Mutex<Option<String>>>,
-    /// `hactl quorum unblock` was given (wait_for_all lifted).
+    /// `hactl quorum unblock --i-know-the-peer-is-off` was given
+    /// (wait_for_all lifted).
     pub unblocked: Arc<std::sync::atomic::AtomicBool>,
+    /// Two-node mode: this process has heard from its peer since it started
+    /// (see [`crate::two_node::unblock`]).
+    pub peer_seen: Arc<std::sync::atomic::AtomicBool>,
     /// The node's data directory.
     pub data_dir: Option<std::path::PathBuf>,
 }
@@ -158,6 +162,7 @@ pub async fn run(
         witness: cfg.witness,
         two_node_state: Arc::default(),
         unblocked: Arc::default(),
+        peer_seen: Arc::default(),
         data_dir: Some(cfg.data_dir.clone()),
     };
     let executor = crate::executor::Executor::start(
@@ -848,22 +853,9 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::QuorumRequest>,
     ) -> Result<Response<pb::QuorumReply>, Status> {
         require(&request, ADMINS, "quorum overrides")?;
-        match request.into_inner().op.as_str() {
-            "unblock" => {
-                self.node
-                    .unblocked
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
-                Ok(Response::new(pb::QuorumReply {
-                    message: format!(
-                        "{}: wait_for_all lifted: if its peer stays silent it fences the peer and goes on alone",
-                        self.node.name
-                    ),
-                }))
-            }
-            other => Err(Status::invalid_argument(format!(
-                "unknown quorum operation '{other}': use unblock"
-            ))),
-        }
+        crate::two_node::unblock(&self.node, &request.into_inner().op)
+            .map(|message| Response::new(pb::QuorumReply { message }))
+            .map_err(Status::failed_precondition)
     }
 
     async fn propose(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {

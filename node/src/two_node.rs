@@ -40,6 +40,27 @@ pub fn pending_fencing(data_dir: &Path) -> PathBuf {
     data_dir.join("pending-fencing.json")
 }
 
+/// The survivor's durable record: this node fenced its peer and leads
+/// alone (JSON: the peer's id, name and address, when). Written (fsynced)
+/// before the membership is rewritten; removed once the peer is a voter
+/// again.
+pub fn survivor_record(data_dir: &Path) -> PathBuf {
+    data_dir.join("two-node-survivor.json")
+}
+
+/// Writes `bytes` to `path` so that it survives a power cut: a temporary
+/// file, fsynced, renamed over `path`, and the directory fsynced.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Default wait of the node that is not preferred (`two-node-fence-delay`).
 pub const DEFAULT_FENCE_DELAY: Duration = Duration::from_secs(5);
 
@@ -212,16 +233,25 @@ pub fn restart_process() -> std::io::Error {
 
 /// Watches the peer of a two-node cluster; takes over when it is lost.
 pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
-    let mut seen_peer = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stopped_own = false;
     loop {
         tick.tick().await;
         let Some((peer_id, peer, _)) = peer_of(&node) else {
+            show_survivor(&node, &data_dir);
             continue;
         };
         if peer_alive(&node, peer_id) {
-            seen_peer = true;
+            node.peer_seen.store(true, Ordering::SeqCst);
+            let record = survivor_record(&data_dir);
+            if record.exists() {
+                // The peer is a voter again: this node is no longer the
+                // cluster alone.
+                if let Err(e) = std::fs::remove_file(&record) {
+                    tracing::warn!("{}: {e}", record.display());
+                }
+                set_state(&node, None);
+            }
             if stopped_own {
                 // What ran here was stopped behind the cluster's back: forget
                 // it (probes find the truth) now that entries commit again.
@@ -237,14 +267,8 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             }
             continue;
         }
-        if !seen_peer && !node.unblocked.load(Ordering::SeqCst) {
-            set_state(
-                &node,
-                Some(format!(
-                    "waiting for {peer} (wait_for_all): this node has not seen its peer since it \
-                     started; `hactl quorum unblock` lets it go on alone (it fences {peer} first)"
-                )),
-            );
+        if !node.peer_seen.load(Ordering::SeqCst) && !node.unblocked.load(Ordering::SeqCst) {
+            set_state(&node, Some(wait_for_all_note(&peer)));
             continue;
         }
         let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
@@ -299,13 +323,25 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
                 peer,
                 report.summary()
             );
-            let written = serde_json::to_vec(&event)
+            let record = serde_json::json!({
+                "peer_id": peer_id,
+                "peer": peer,
+                "peer_addr": peer_of(&node).map(|p| p.2).unwrap_or_default(),
+                "fenced_ms": event.completed_ms,
+            });
+            // The survivor record first: from here on this node may be the
+            // cluster alone, and it must know it after any crash.
+            let written = serde_json::to_vec(&record)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
-                    std::fs::write(pending_fencing(&data_dir), b).map_err(|e| e.to_string())
+                    write_durably(&survivor_record(&data_dir), &b).map_err(|e| e.to_string())
+                })
+                .and_then(|_| serde_json::to_vec(&event).map_err(|e| e.to_string()))
+                .and_then(|b| {
+                    write_durably(&pending_fencing(&data_dir), &b).map_err(|e| e.to_string())
                 })
                 .and_then(|_| {
-                    std::fs::write(force_marker(&data_dir), b"").map_err(|e| e.to_string())
+                    write_durably(&force_marker(&data_dir), b"").map_err(|e| e.to_string())
                 });
             match written {
                 Ok(()) => {
@@ -332,6 +368,97 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// What a node waiting for its peer (wait_for_all) says in its status. It
+/// does not advise a plain unblock: the peer may be the survivor.
+pub fn wait_for_all_note(peer: &str) -> String {
+    format!(
+        "waiting for {peer} (wait_for_all): this node has not heard from {peer} since it \
+         started, and {peer} may have fenced it and be running the resources alone; once \
+         {peer} answers, this node rejoins it or goes on with it. Bring {peer} or the link \
+         back. Only if {peer} is off and will stay off (it will not boot with its state): \
+         `hactl quorum unblock --i-know-the-peer-is-off` (if {peer} took over and comes \
+         back, both run the resources)"
+    )
+}
+
+/// The op `hactl quorum unblock --i-know-the-peer-is-off` sends.
+pub const UNBLOCK_PEER_IS_OFF: &str = "unblock-peer-is-off";
+
+/// `hactl quorum unblock` (op `unblock`) and its override (op
+/// [`UNBLOCK_PEER_IS_OFF`]) on this node.
+///
+/// The peer **may have taken over** when this node's membership (its last
+/// applied Raft membership) has exactly two voters, itself and the peer,
+/// and this process has not heard from the peer since it started: no
+/// successful append from it as leader, no answer to this node as leader,
+/// no membership answer counting this node in. The peer could then have
+/// fenced this node (the reboot it is coming back from) and rewritten the
+/// membership to itself alone; a second survivor would run everything
+/// twice. A plain unblock is refused then (which is whenever wait_for_all
+/// holds in two-node mode); the override goes on, on the operator's word
+/// that the peer is off.
+pub fn unblock(node: &Node, op: &str) -> Result<String, String> {
+    let me = &node.name;
+    let override_given = match op {
+        "unblock" => false,
+        UNBLOCK_PEER_IS_OFF => true,
+        other => {
+            return Err(format!(
+                "unknown quorum operation '{other}': use unblock (or unblock \
+                 --i-know-the-peer-is-off)"
+            ))
+        }
+    };
+    let Some((_, peer, _)) = peer_of(node) else {
+        return Ok(format!(
+            "{me}: nothing to unblock (not a voter of a two-node cluster)"
+        ));
+    };
+    if node.peer_seen.load(Ordering::SeqCst) {
+        return Ok(format!(
+            "{me}: nothing to unblock: it has heard from {peer} since it started (no \
+             wait_for_all); if it loses {peer} it races to fence it"
+        ));
+    }
+    if !override_given {
+        return Err(format!(
+            "{me} refuses to unblock: its membership has two voters ({me}, {peer}) and it has \
+             not heard from {peer} since it started, so {peer} may have fenced {me} and be \
+             running the resources alone as the survivor; going on alone would make two \
+             survivors. Bring {peer} or the link back ({me} then rejoins it). Only if {peer} \
+             is off and will stay off: hactl quorum unblock --i-know-the-peer-is-off"
+        ));
+    }
+    node.unblocked.store(true, Ordering::SeqCst);
+    tracing::warn!(
+        peer = %peer,
+        "wait_for_all lifted by an operator who says {peer} is off"
+    );
+    Ok(format!(
+        "{me}: wait_for_all lifted on your word that {peer} is off: {me} fences {peer} and \
+         goes on alone. If {peer} had taken over and boots again with its state, both run \
+         the resources"
+    ))
+}
+
+/// On a single voter that took over from its peer: say so in the status.
+fn show_survivor(node: &Node, data_dir: &Path) {
+    let Ok(bytes) = std::fs::read(survivor_record(data_dir)) else {
+        return;
+    };
+    let peer = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["peer"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "its peer".into());
+    set_state(
+        node,
+        Some(format!(
+            "survivor: this node fenced {peer} and is the cluster alone; {peer} rejoins when \
+             it boots and reaches this node"
+        )),
+    );
 }
 
 /// The peers a rejoin marker names.
@@ -402,7 +529,7 @@ pub async fn check_still_member(node: Node, data_dir: PathBuf) {
                 let e = restart_process();
                 tracing::error!("cannot restart to rejoin: {e}");
             }
-            Ok(true) => {}
+            Ok(true) => node.peer_seen.store(true, Ordering::SeqCst),
             Err(e) => tracing::debug!("membership check at {peer}: {e}"),
         }
     }

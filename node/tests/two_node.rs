@@ -79,6 +79,146 @@ fn only(c: &Cluster, i: usize) -> PathBuf {
     p
 }
 
+fn unblock(cfg: &PathBuf, peer_is_off: bool) -> std::process::Output {
+    let mut cmd = std::process::Command::new(HACTL);
+    cmd.arg("--config").arg(cfg).args(["quorum", "unblock"]);
+    if peer_is_off {
+        cmd.arg("--i-know-the-peer-is-off");
+    }
+    cmd.output().unwrap()
+}
+
+fn bmcs(c: &Cluster) -> Vec<Bmc> {
+    (0..2)
+        .map(|i| {
+            let dir = c.dir.join(format!("bmc{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            Bmc::start(&dir, Some(c.pid(i))).unwrap()
+        })
+        .collect()
+}
+
+fn print_logs(c: &Cluster) {
+    for n in &c.names {
+        let log = std::fs::read_to_string(c.dir.join(n).join("ha-node.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(120).collect();
+        eprintln!(
+            "--- {n}\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Issue 12, hole 4: node1 fences node2 and becomes the cluster alone.
+/// node2 boots while node1 cannot be reached (frozen): it waits
+/// (wait_for_all), its status does not advise a plain unblock, a plain
+/// `hactl quorum unblock` is refused with the reason, and it never fences
+/// node1. Once node1 answers, node2 learns it is no longer a member and
+/// rejoins.
+#[test]
+fn a_fenced_node_booting_without_its_survivor_refuses_to_take_over_and_rejoins() {
+    let mut c = Cluster::start(2);
+    let bmcs = bmcs(&c);
+    let rt = rt();
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let crm = c.dir.join("two.crm");
+    std::fs::write(&crm, config(&bmcs, ["secret", "secret"], "")).unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = c.client_config.clone();
+    wait(&all, 60, "placed", |v| {
+        v["pending_count"] == 0 && on(v, "d1") == ["node2"] && on(v, "d2") == ["node1"]
+    });
+    // SAFETY: signalling our own children.
+    unsafe { libc::kill(c.pid(1) as i32, libc::SIGSTOP) };
+    let n1 = only(&c, 0);
+    let v = wait(&n1, 60, "node1 alone with both resources", |v| {
+        v["quorum"] == true && on(v, "d1") == ["node1"] && on(v, "d2") == ["node1"]
+    });
+    assert_eq!(voters(&v), ["node1"]);
+    assert!(!bmcs[1].power_is_on(), "node2 powered off through its BMC");
+    assert!(
+        c.dir.join("node1/data/two-node-survivor.json").exists(),
+        "the survivor remembers it durably"
+    );
+
+    // The survivor freezes (the link is still cut, as node2 sees it); node2
+    // boots with its old membership (node1, node2).
+    let node1_pid = c.pid(0);
+    unsafe { libc::kill(node1_pid as i32, libc::SIGSTOP) };
+    let mut child = c.children[1].take().unwrap();
+    let _ = child.wait();
+    // Its agents' volatile state went with the power.
+    let rsctmp = c.dir.join("node2/data/agents/rsctmp");
+    let _ = std::fs::remove_dir_all(&rsctmp);
+    bmcs[1].set_power(true).unwrap();
+    let child = c.spawn(1);
+    bmcs[1].set_pid(Some(child.id())).unwrap();
+    c.children[1] = Some(child);
+    let n2 = only(&c, 1);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let v = wait(&n2, 30, "node2 says it waits for node1", |v| {
+            v["notes"].to_string().contains("wait_for_all")
+        });
+        let notes = v["notes"].to_string();
+        assert!(notes.contains("may have fenced"), "{notes}");
+        assert!(
+            !notes.contains("`hactl quorum unblock`"),
+            "the hint advises a plain unblock: {notes}"
+        );
+        let out = unblock(&n2, false);
+        assert!(!out.status.success(), "plain unblock accepted on node2");
+        let err = stderr(&out);
+        assert!(
+            err.contains("node1 may have fenced node2") && err.contains("two survivors"),
+            "{err}"
+        );
+        // Longer than two-node-fence-delay (3 s): node2 fences nothing.
+        std::thread::sleep(Duration::from_secs(5));
+        assert!(bmcs[0].power_is_on(), "node2 fenced the survivor");
+        assert!(bmcs[0].killed().is_empty());
+        let v = status_via(&n2).expect("node2 answers");
+        assert_ne!(v["quorum"], true, "{v:#}");
+        let running = std::fs::read_dir(&rsctmp)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".state"))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(running, 0, "node2 runs resources while waiting");
+    }));
+    unsafe { libc::kill(node1_pid as i32, libc::SIGCONT) };
+    if let Err(e) = checked {
+        print_logs(&c);
+        std::panic::resume_unwind(e)
+    }
+    // node1 answers: node2 finds it was removed and rejoins.
+    let rejoined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait(&n1, 60, "node2 rejoined as a voter", |v| {
+            voters(v) == ["node1", "node2"]
+                && v["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n["name"] == "node2" && n["state"] == "online")
+                && v["pending_count"] == 0
+        })
+    }));
+    if let Err(e) = rejoined {
+        print_logs(&c);
+        std::panic::resume_unwind(e)
+    }
+    assert!(bmcs[0].power_is_on());
+    wait(&all, 60, "d1 back on node2", |v| {
+        on(v, "d1") == ["node2"] && v["pending_count"] == 0
+    });
+    let v = wait(&n1, 30, "the survivor record gone", |_| {
+        !c.dir.join("node1/data/two-node-survivor.json").exists()
+    });
+    assert!(v["quorum_mode"].as_str().unwrap().starts_with("two-node"));
+}
+
 #[test]
 fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins() {
     let mut c = Cluster::start(2);
@@ -197,8 +337,9 @@ fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins(
 
 /// wait_for_all: a node that boots alone into a two-node cluster neither
 /// fences its peer nor runs anything until it has seen the peer — or an
-/// operator says `hactl quorum unblock`, after which it fences the peer
-/// first and goes on alone.
+/// operator says `hactl quorum unblock --i-know-the-peer-is-off` (a plain
+/// unblock is refused), after which it fences the peer first and goes on
+/// alone.
 #[test]
 fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
     let mut c = Cluster::start(2);
@@ -238,13 +379,14 @@ fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
     let running = std::fs::read_dir(&rsctmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(running, 0, "node1 started resources while waiting");
 
-    let out = std::process::Command::new(HACTL)
-        .arg("--config")
-        .arg(&n1)
-        .args(["quorum", "unblock"])
-        .output()
-        .unwrap();
+    // node2 may have taken over (node1 cannot tell): a plain unblock is
+    // refused; the override that names the risk goes on.
+    let out = unblock(&n1, false);
+    assert!(!out.status.success(), "plain unblock accepted");
+    assert!(stderr(&out).contains("may have fenced"), "{}", stderr(&out));
+    let out = unblock(&n1, true);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("both run"), "{}", stdout(&out));
     let v = wait(&n1, 60, "node1 alone after unblock", |v| {
         v["quorum"] == true && on(v, "d1") == ["node1"] && on(v, "d2") == ["node1"]
     });

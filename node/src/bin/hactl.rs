@@ -252,8 +252,15 @@ enum StonithCommand {
 enum QuorumCommand {
     /// Let a node of a two-node cluster that has not seen its peer since it
     /// started go on alone (it fences the peer first): the first endpoint
-    /// of the client config that answers.
-    Unblock,
+    /// of the client config that answers. Refused unless
+    /// --i-know-the-peer-is-off: the peer may have fenced this node and be
+    /// running everything alone.
+    Unblock {
+        /// The peer is off and stays off: if it took over and comes back
+        /// with its state, both nodes run the resources.
+        #[arg(long = "i-know-the-peer-is-off")]
+        peer_is_off: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -412,8 +419,8 @@ fn main() -> ExitCode {
             target,
             output == Output::Json,
         )),
-        Command::Quorum(QuorumCommand::Unblock) => {
-            edge(cluster::quorum_unblock(cli.config.as_deref()))
+        Command::Quorum(QuorumCommand::Unblock { peer_is_off }) => {
+            edge(cluster::quorum_unblock(cli.config.as_deref(), peer_is_off))
         }
         Command::Token(TokenCommand::Create { ttl }) => {
             edge(cluster::token_create(cli.config.as_deref(), ttl))

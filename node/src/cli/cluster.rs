@@ -983,12 +983,19 @@ pub fn stonith_test(
     }
 }
 
-/// `hactl quorum unblock`: lifts wait_for_all on the node the client
-/// reaches first (give `--config` a client config naming that node).
-pub fn quorum_unblock(config: Option<&Path>) -> anyhow::Result<()> {
+/// `hactl quorum unblock [--i-know-the-peer-is-off]`: lifts wait_for_all
+/// on the node the client reaches first (give `--config` a client config
+/// naming that node). Plain, it is refused while the peer may have taken
+/// over (`ha_node::two_node::unblock`).
+pub fn quorum_unblock(config: Option<&Path>, peer_is_off: bool) -> anyhow::Result<()> {
     let (cfg, _) = client_config(config)?;
     let rt = runtime()?;
-    let msg = rt.block_on(async { Client::new(&cfg)?.quorum("unblock").await })?;
+    let op = if peer_is_off {
+        ha_node::two_node::UNBLOCK_PEER_IS_OFF
+    } else {
+        "unblock"
+    };
+    let msg = rt.block_on(async { Client::new(&cfg)?.quorum(op).await })?;
     println!("{msg}");
     Ok(())
 }
