@@ -350,3 +350,82 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
         (Some("start"), Some(0))
     );
 }
+
+/// Hole 6: the channel `crm_attribute` uses (`Admin.Propose` with the
+/// node's own certificate) takes only the node's own operations and
+/// attributes: node1's certificate cannot record node2 fenced, nor node2's
+/// operations or attributes; its own attribute still goes through.
+#[test]
+fn a_node_certificate_proposes_only_for_its_own_node() {
+    use ha_node::config::NodeConfig;
+    use ha_node::network::Channels;
+    use ha_node::pb;
+    use ha_raft_store::{Command, OpUpdate, Response};
+    use ha_scheduler::model::{FencingEvent, OpRecord};
+
+    let c = Cluster::start(3);
+    let rt = rt();
+    let client = c.client();
+    rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
+    load(
+        &c,
+        "node node1\nnode node2\nnode node3\nproperty stonith-enabled=false\n",
+    );
+    wait_for(&c, Duration::from_secs(30), "all online", |v| {
+        c.names.iter().all(|n| membership(v, n) == "online")
+    });
+    let cfg = NodeConfig::load(&c.configs[0]).unwrap();
+    let tls = cfg.tls.files().client().unwrap();
+    let propose = |cmd: Command| {
+        rt.block_on(async {
+            let ch = Channels::new(tls.clone()).get(cfg.advertise()).unwrap();
+            let mut a = pb::admin_client::AdminClient::new(ch);
+            let data = serde_json::to_vec(&cmd).unwrap();
+            a.propose(tonic::Request::new(pb::Bytes { data }))
+                .await
+                .map(|r| serde_json::from_slice::<Response>(&r.into_inner().data).unwrap())
+        })
+    };
+    let fenced = Command::RecordFencing {
+        event: FencingEvent {
+            target: "node2".into(),
+            action: "reboot".into(),
+            succeeded: true,
+            ..Default::default()
+        },
+    };
+    let op = |node: &str| Command::RecordOps {
+        ops: vec![OpUpdate {
+            node: node.into(),
+            resource: "x".into(),
+            class: "ocf".into(),
+            provider: Some("heartbeat".into()),
+            agent: "Dummy".into(),
+            op: OpRecord {
+                id: "x_last_0".into(),
+                operation: "start".into(),
+                expected_rc: Some(0),
+                ..Default::default()
+            },
+        }],
+    };
+    let attr = |node: &str| Command::SetNodeAttributes {
+        node: node.into(),
+        transient: [("probe-me".to_string(), Some("1".to_string()))].into(),
+        permanent: Default::default(),
+    };
+    for cmd in [fenced, op("node2"), attr("node2")] {
+        let e = propose(cmd.clone()).expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{cmd:?}: {e}");
+        eprintln!("refused: {}", e.message());
+    }
+    assert!(matches!(propose(attr("node1")), Ok(Response::Applied(_))));
+    let v = status(&c).unwrap();
+    assert_eq!(membership(&v, "node2"), "online", "{v:#}");
+    assert_eq!(v["fencing_history"], serde_json::json!([]), "{v:#}");
+    assert_eq!(
+        v["node_attributes"]["node1"]["transient"]["probe-me"], "1",
+        "{v:#}"
+    );
+    assert!(v["node_attributes"]["node2"]["transient"]["probe-me"].is_null());
+}
