@@ -339,7 +339,7 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
         violations.len(),
         violations.iter().take(5).collect::<Vec<_>>()
     );
-    assert_eq!(on(&v, "d"), [target.clone()], "{v:#}");
+    assert_eq!(on(&v, "d"), std::slice::from_ref(&target), "{v:#}");
     assert_eq!(
         starts, 1,
         "the start in flight must run to completion, once, and not again: {starts} starts"
