@@ -515,8 +515,10 @@ pub struct OpRecord {
     pub interval_ms: u64,
     pub call_id: i64,
     pub rc: i32,
-    /// Execution status: 0 done, 1 pending, 2 cancelled, 3 timeout,
-    /// 4 not supported, 5 error, 6 hard error, 7 not installed...
+    /// Execution status (Pacemaker's `PCMK_EXEC_*`): -1 pending (begun,
+    /// not finished: rc is then 193), 0 done, 1 cancelled, 2 timeout,
+    /// 3 not supported, 4 error, 5 hard error, 6 fatal error, 7 not
+    /// installed...
     pub op_status: i32,
     /// The rc the controller expected (from the transition key); `None` if unknown.
     pub expected_rc: Option<i32>,

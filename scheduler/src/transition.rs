@@ -84,6 +84,10 @@ pub struct PlacedResource {
     pub role: Role,
     /// Sorted node names where it is active.
     pub nodes: Vec<String>,
+    /// Not in the configuration: known from its operation history only
+    /// (crm_mon's `ORPHANED`), still active.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphaned: bool,
 }
 
 impl Placement {
@@ -98,10 +102,11 @@ impl Placement {
             .resources
             .iter()
             .map(|(k, v)| {
-                (
-                    k.clone(),
-                    serde_json::json!({"role": v.role.as_str(), "nodes": v.nodes}),
-                )
+                let mut r = serde_json::json!({"role": v.role.as_str(), "nodes": v.nodes});
+                if v.orphaned {
+                    r["orphaned"] = serde_json::Value::Bool(true);
+                }
+                (k.clone(), r)
             })
             .collect();
         serde_json::json!({"nodes": nodes, "resources": resources})

@@ -1,13 +1,24 @@
 //! Whole-configuration validation: a config is accepted only if every
 //! reference resolves and nothing contradicts; errors name the element.
+//! [`validate`] holds for every configuration we read (Pacemaker's own
+//! included); [`validate_clone_limits`] is the stricter bound a
+//! configuration written through our Admin service must also meet.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ConfigError;
-use crate::model::{ColocationForm, Config, OrderForm, OrderKind, Resource};
+use crate::model::{CloneResource, ColocationForm, Config, OrderForm, OrderKind, Resource};
+
+/// The most instances a clone may have (`clone-max`), and the most of them
+/// one node may run (`clone-node-max`), whatever the number of nodes: the
+/// scheduler expands every instance, so one configuration write must not
+/// make it work on thousands (issue 12, hole 8). Pacemaker sets no limit;
+/// its own regression cases stay far below this one.
+pub const MAX_CLONE_INSTANCES: u64 = 1024;
 
 /// Checks a configuration as a whole: unique ids, constraint references that
-/// resolve, and no cycle among mandatory orderings.
+/// resolve, no cycle among mandatory orderings, and clones within
+/// [`MAX_CLONE_INSTANCES`].
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut ids: BTreeSet<String> = BTreeSet::new();
     let mut dup = |element: &str, id: &str| -> Result<(), ConfigError> {
@@ -114,7 +125,107 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if let Some(cycle) = find_cycle(&edges) {
         return Err(ConfigError::OrderCycle { ids: cycle });
     }
+    for c in clones(config) {
+        let limits = CloneLimits::of(config, c, false)?;
+        for (name, v) in [
+            ("clone-max", limits.clone_max),
+            ("clone-node-max", limits.clone_node_max),
+        ] {
+            if v > MAX_CLONE_INSTANCES {
+                return Err(ConfigError::invalid(
+                    "clone",
+                    &c.id,
+                    format!("{name} {v} exceeds the limit of {MAX_CLONE_INSTANCES}"),
+                ));
+            }
+        }
+    }
     Ok(())
+}
+
+/// The bound a configuration loaded or changed through our Admin service
+/// meets besides [`validate`]: a clone has no more instances than its
+/// nodes can run (`clone-max <= nodes x clone-node-max`) and promotes no
+/// more than it has (`promoted-max <= clone-max`); the error names the
+/// clone. Pacemaker accepts more and leaves the extra instances stopped
+/// (several of its regression cases do, so reading a CIB does not check
+/// this). Without configured nodes only [`validate`]'s limit applies.
+pub fn validate_clone_limits(config: &Config) -> Result<(), ConfigError> {
+    let nodes = config.nodes.len() as u64;
+    for c in clones(config) {
+        let l = CloneLimits::of(config, c, true)?;
+        if nodes > 0 && l.clone_max > nodes.saturating_mul(l.clone_node_max) {
+            return Err(ConfigError::invalid(
+                "clone",
+                &c.id,
+                format!(
+                    "clone-max {} exceeds nodes ({nodes}) x clone-node-max ({})",
+                    l.clone_max, l.clone_node_max
+                ),
+            ));
+        }
+        if c.promotable && l.promoted_max > l.clone_max {
+            return Err(ConfigError::invalid(
+                "clone",
+                &c.id,
+                format!(
+                    "promoted-max {} exceeds clone-max {}",
+                    l.promoted_max, l.clone_max
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every clone of the configuration (clones hold no clones).
+fn clones(config: &Config) -> impl Iterator<Item = &CloneResource> {
+    config.resources.iter().filter_map(|r| match r {
+        Resource::Clone(c) => Some(c),
+        _ => None,
+    })
+}
+
+/// A clone's instance counts as the scheduler reads them (defaults:
+/// clone-max = number of nodes, clone-node-max 1, promoted-max 1; a value
+/// that is no number counts as the default, or with `strict` is an error).
+struct CloneLimits {
+    clone_max: u64,
+    clone_node_max: u64,
+    promoted_max: u64,
+}
+
+impl CloneLimits {
+    fn of(config: &Config, c: &CloneResource, strict: bool) -> Result<CloneLimits, ConfigError> {
+        let get = |names: &[&str], default: u64| -> Result<u64, ConfigError> {
+            let Some((name, v)) = names
+                .iter()
+                .find_map(|n| c.meta.get(*n).map(|v| (*n, v)))
+                .or_else(|| {
+                    names
+                        .iter()
+                        .find_map(|n| config.rsc_defaults.get(*n).map(|v| (*n, v)))
+                })
+            else {
+                return Ok(default);
+            };
+            // negative counts mean none, as the scheduler reads them
+            match v.trim().parse::<i64>() {
+                Ok(n) => Ok(n.max(0) as u64),
+                Err(_) if !strict => Ok(default),
+                Err(_) => Err(ConfigError::invalid(
+                    "clone",
+                    &c.id,
+                    format!("{name} '{v}' is not a whole number"),
+                )),
+            }
+        };
+        Ok(CloneLimits {
+            clone_max: get(&["clone-max"], config.nodes.len().max(1) as u64)?,
+            clone_node_max: get(&["clone-node-max"], 1)?,
+            promoted_max: get(&["promoted-max", "master-max"], 1)?,
+        })
+    }
 }
 
 /// A cycle of constraint ids, if the graph has one.
@@ -221,5 +332,86 @@ mod tests {
             validate(&c).unwrap_err().to_string(),
             "rsc_order 'o1' refers to unknown resource 'ghost'"
         );
+    }
+
+    fn clone_config(nodes: usize, meta: &[(&str, &str)], promotable: bool) -> Config {
+        Config {
+            nodes: (1..=nodes)
+                .map(|i| NodeConfig {
+                    id: format!("n{i}"),
+                    name: format!("n{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            resources: vec![Resource::Clone(CloneResource {
+                id: "web-clone".into(),
+                meta: meta
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                promotable,
+                child: Box::new(prim("web")),
+            })],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn clone_max_is_bounded_by_nodes_times_clone_node_max() {
+        let c = clone_config(3, &[("clone-max", "10000")], false);
+        assert_eq!(
+            validate_clone_limits(&c).unwrap_err().to_string(),
+            "clone 'web-clone': clone-max 10000 exceeds nodes (3) x clone-node-max (1)"
+        );
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "clone 'web-clone': clone-max 10000 exceeds the limit of 1024",
+            "the hard limit holds on every path"
+        );
+        let c = clone_config(3, &[("clone-max", "6"), ("clone-node-max", "2")], false);
+        assert!(validate_clone_limits(&c).is_ok() && validate(&c).is_ok());
+        // Pacemaker's own cases set clone-max above the nodes (the extra
+        // instances stay stopped): reading them still works.
+        let c = clone_config(3, &[("clone-max", "7"), ("clone-node-max", "2")], false);
+        assert!(validate(&c).is_ok());
+        assert_eq!(
+            validate_clone_limits(&c).unwrap_err().to_string(),
+            "clone 'web-clone': clone-max 7 exceeds nodes (3) x clone-node-max (2)"
+        );
+        // defaults: clone-max = nodes
+        assert!(validate_clone_limits(&clone_config(3, &[], false)).is_ok());
+        let c = clone_config(3, &[("clone-node-max", "5000")], false);
+        assert_eq!(
+            validate(&c).unwrap_err().to_string(),
+            "clone 'web-clone': clone-node-max 5000 exceeds the limit of 1024"
+        );
+        let c = clone_config(3, &[("clone-max", "lots")], false);
+        assert!(
+            validate(&c).is_ok(),
+            "read as the default, as the scheduler does"
+        );
+        assert_eq!(
+            validate_clone_limits(&c).unwrap_err().to_string(),
+            "clone 'web-clone': clone-max 'lots' is not a whole number"
+        );
+    }
+
+    #[test]
+    fn promoted_max_is_bounded_by_clone_max() {
+        let c = clone_config(3, &[("clone-max", "2"), ("promoted-max", "3")], true);
+        assert_eq!(
+            validate_clone_limits(&c).unwrap_err().to_string(),
+            "clone 'web-clone': promoted-max 3 exceeds clone-max 2"
+        );
+        let c = clone_config(3, &[("master-max", "4")], true);
+        assert_eq!(
+            validate_clone_limits(&c).unwrap_err().to_string(),
+            "clone 'web-clone': promoted-max 4 exceeds clone-max 3"
+        );
+        let c = clone_config(3, &[("promoted-max", "2")], true);
+        assert!(validate_clone_limits(&c).is_ok());
+        // a clone that is not promotable promotes nothing
+        let c = clone_config(3, &[("clone-max", "2"), ("promoted-max", "3")], false);
+        assert!(validate_clone_limits(&c).is_ok());
     }
 }

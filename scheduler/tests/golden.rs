@@ -528,3 +528,277 @@ fn promotion_waits_for_every_start_of_the_clone() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Orphans and pending operations
+
+const UP: &str = r#"in_ccm="true" crmd="online" join="member" expected="member""#;
+const LOST: &str = r#"in_ccm="false" crmd="offline" join="down" expected="member""#;
+
+/// A two-node CIB: `props` (cluster options), `resources`, and per node its
+/// `node_state` attributes and `lrm_resource` entries.
+fn two_nodes(props: &str, resources: &str, node1: (&str, &str), node2: (&str, &str)) -> String {
+    let state = |n: &str, (attrs, lrm): (&str, &str)| {
+        format!(
+            r#"<node_state id="{n}" uname="{n}" {attrs}><lrm id="{n}"><lrm_resources>{lrm}</lrm_resources></lrm></node_state>"#
+        )
+    };
+    format!(
+        r#"<cib have-quorum="1"><configuration><crm_config><cluster_property_set id="p">{props}</cluster_property_set></crm_config>
+        <nodes><node id="node1" uname="node1"/><node id="node2" uname="node2"/></nodes>
+        <resources>{resources}</resources><constraints/></configuration>
+        <status>{}{}</status></cib>"#,
+        state("node1", node1),
+        state("node2", node2)
+    )
+}
+
+/// An `lrm_resource` (ocf:heartbeat:Dummy) with one `_last_0` operation.
+fn history(rsc: &str, task: &str, call_id: i64, rc: i32, op_status: i32) -> String {
+    format!(
+        r#"<lrm_resource id="{rsc}" class="ocf" provider="heartbeat" type="Dummy">
+        <lrm_rsc_op id="{rsc}_last_0" operation="{task}" call-id="{call_id}" rc-code="{rc}" op-status="{op_status}" interval="0"/>
+        </lrm_resource>"#
+    )
+}
+
+fn dummy(id: &str) -> String {
+    format!(r#"<primitive id="{id}" class="ocf" provider="heartbeat" type="Dummy"/>"#)
+}
+
+const NO_STONITH: &str = r#"<nvpair id="s" name="stonith-enabled" value="false"/>"#;
+
+/// The actions of `t` on `rsc` as `task@node (reason)`, sorted; probes left out.
+fn rsc_actions(t: &ha_scheduler::Transition, rsc: &str) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .actions
+        .iter()
+        .filter(|a| a.rsc.as_deref() == Some(rsc) && a.kind.name() != "monitor_0")
+        .map(|a| format!("{}@{} ({})", a.kind.name(), a.node, a.reason))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Hole 3 of issue 12: a resource removed from the configuration (or
+/// renamed) while it runs is an orphan: Pacemaker's default
+/// `stop-orphan-resources=true` stops it; `false` leaves it running,
+/// unmanaged, and listed as orphaned.
+#[test]
+fn orphans_are_stopped_unless_stop_orphan_resources_is_false() {
+    // "a" was renamed "b": a's history says it runs on node1.
+    let a_on_node1 = history("a", "start", 2, 0, 0);
+    let xml = two_nodes(
+        NO_STONITH,
+        &dummy("b"),
+        (UP, &a_on_node1),
+        (UP, &history("b", "monitor", 1, 7, 0)),
+    );
+    let c = read_cib(&xml).unwrap();
+    let now = ha_scheduler::current_placement(&c.config, &c.status, 0);
+    let a = &now.resources["a"];
+    assert_eq!(
+        (a.role, a.nodes.clone(), a.orphaned),
+        (Role::Started, vec!["node1".to_string()], true)
+    );
+    assert_eq!(now.to_json()["resources"]["a"]["orphaned"], true);
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(rsc_actions(&t, "a"), ["stop@node1 (orphan)"]);
+    assert!(
+        !t.placement.resources.contains_key("a"),
+        "{:?}",
+        t.placement
+    );
+    assert_eq!(
+        t.placement.resources["b"].nodes.len(),
+        1,
+        "renamed: runs once"
+    );
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("orphan a") && n.contains("stopped on node1")),
+        "{:?}",
+        t.notes
+    );
+
+    // stop-orphan-resources=false: left running, unmanaged, listed.
+    let keep =
+        format!(r#"{NO_STONITH}<nvpair id="o" name="stop-orphan-resources" value="false"/>"#);
+    let xml = two_nodes(&keep, &dummy("b"), (UP, &a_on_node1), (UP, ""));
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert!(rsc_actions(&t, "a").is_empty(), "{:?}", t.actions);
+    let a = &t.placement.resources["a"];
+    assert_eq!(
+        (a.role, a.nodes.clone(), a.orphaned),
+        (Role::Started, vec!["node1".to_string()], true)
+    );
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.contains("stop-orphan-resources=false")),
+        "{:?}",
+        t.notes
+    );
+
+    // Once its stop is recorded it is gone: nothing planned, nothing listed.
+    let xml = two_nodes(
+        NO_STONITH,
+        &dummy("b"),
+        (UP, &history("a", "stop", 3, 0, 0)),
+        (UP, ""),
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert!(rsc_actions(&t, "a").is_empty(), "{:?}", t.actions);
+    assert!(!t.placement.resources.contains_key("a"));
+    assert!(!ha_scheduler::current_placement(&c.config, &c.status, 0)
+        .resources
+        .contains_key("a"));
+
+    // Active on both nodes: stopped on both.
+    let xml = two_nodes(NO_STONITH, "", (UP, &a_on_node1), (UP, &a_on_node1));
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(
+        rsc_actions(&t, "a"),
+        ["stop@node1 (orphan)", "stop@node2 (orphan)"]
+    );
+}
+
+/// An orphan active on a lost node makes that node unclean (it may still
+/// run it): the node is fenced, as for a configured resource.
+#[test]
+fn orphan_on_a_lost_node_is_fenced() {
+    let xml = two_nodes(
+        "",
+        r#"<primitive id="fence" class="stonith" type="fence_ipmilan"/>"#,
+        (LOST, &history("a", "start", 2, 0, 0)),
+        (UP, ""),
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(action_ids(&t, "fence", "node1").len(), 1, "{:?}", t.actions);
+    assert!(
+        rsc_actions(&t, "a").is_empty(),
+        "the fence stops it: {:?}",
+        t.actions
+    );
+    assert!(!t.placement.resources.contains_key("a"));
+}
+
+/// Instances of an anonymous clone active on more nodes than clone-max
+/// allows: the extra one is an orphan instance and is stopped.
+#[test]
+fn orphan_clone_instances_are_stopped() {
+    let clone = r#"<clone id="cl"><meta_attributes id="cl-m"><nvpair id="cl-max" name="clone-max" value="1"/></meta_attributes>
+        <primitive id="d" class="ocf" provider="heartbeat" type="Dummy"/></clone>"#;
+    let d = history("d", "start", 2, 0, 0);
+    let xml = two_nodes(NO_STONITH, clone, (UP, &d), (UP, &d));
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let stops: Vec<&ha_scheduler::transition::Action> = t
+        .actions
+        .iter()
+        .filter(|a| a.kind.name() == "stop")
+        .collect();
+    assert_eq!(stops.len(), 1, "{:?}", t.actions);
+    assert_eq!(
+        (stops[0].rsc.as_deref(), stops[0].reason.as_str()),
+        (Some("d:1"), "orphan")
+    );
+    let running: Vec<&String> = t
+        .placement
+        .resources
+        .keys()
+        .filter(|k| k.starts_with("d@"))
+        .collect();
+    assert_eq!(running.len(), 1, "{:?}", t.placement);
+}
+
+/// A pending operation (op-status -1, rc 193: begun, result not recorded)
+/// counts as possibly active, as Pacemaker treats PCMK_EXEC_PENDING: a
+/// pending start is not started elsewhere; moving it stops it first; a
+/// pending start on a lost node gets that node fenced before it starts
+/// elsewhere; a pending promote is promoted; a pending stop still active.
+#[test]
+fn pending_operations_count_as_active() {
+    let pending = |task: &str| history("rsc", task, -1, 193, -1);
+    let probed = history("rsc", "monitor", 1, 7, 0);
+    let xml = two_nodes(
+        NO_STONITH,
+        &dummy("rsc"),
+        (UP, &pending("start")),
+        (UP, &probed),
+    );
+    let c = read_cib(&xml).unwrap();
+    let now = ha_scheduler::current_placement(&c.config, &c.status, 0);
+    assert_eq!(now.resources["rsc"].nodes, vec!["node1".to_string()]);
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert!(rsc_actions(&t, "rsc").is_empty(), "{:?}", t.actions);
+    assert_eq!(
+        t.placement.resources["rsc"].nodes,
+        vec!["node1".to_string()]
+    );
+
+    // Banned from node1: stopped there before it starts on node2.
+    let ban = r#"<constraints><rsc_location id="away" rsc="rsc" node="node1" score="-INFINITY"/></constraints>"#;
+    let c = read_cib(&xml.replace("<constraints/>", ban)).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    assert_eq!(
+        rsc_actions(&t, "rsc"),
+        ["start@node2 (place)", "stop@node1 (move)"]
+    );
+    let (stop, start) = (
+        action_ids(&t, "stop", "node1")[0],
+        action_ids(&t, "start", "node2")[0],
+    );
+    assert!(t.edges.contains(&(stop, start)), "{:?}", t.edges);
+
+    // The node of a pending start is lost: fenced before the start elsewhere.
+    let xml = two_nodes(
+        "",
+        &format!(
+            r#"<primitive id="fence" class="stonith" type="fence_ipmilan"/>{}"#,
+            dummy("rsc")
+        ),
+        (LOST, &pending("start")),
+        (UP, &probed),
+    );
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let fence = action_ids(&t, "fence", "node1");
+    let start = action_ids(&t, "start", "node2")
+        .into_iter()
+        .filter(|&i| t.actions[i].rsc.as_deref() == Some("rsc"))
+        .collect::<Vec<_>>();
+    assert_eq!((fence.len(), start.len()), (1, 1), "{:?}", t.actions);
+    assert!(t.edges.contains(&(fence[0], start[0])), "{:?}", t.edges);
+
+    // A pending stop: still active where it was.
+    let xml = two_nodes(
+        NO_STONITH,
+        &dummy("rsc"),
+        (UP, &pending("stop")),
+        (UP, &probed),
+    );
+    let c = read_cib(&xml).unwrap();
+    assert_eq!(
+        ha_scheduler::current_placement(&c.config, &c.status, 0).resources["rsc"].nodes,
+        vec!["node1".to_string()]
+    );
+
+    // Promotable: a pending start is Unpromoted, a pending promote Promoted.
+    let ms = r#"<clone id="ms"><meta_attributes id="ms-m"><nvpair id="ms-p" name="promotable" value="true"/></meta_attributes>
+        <primitive id="rsc" class="ocf" provider="pacemaker" type="Stateful"/></clone>"#;
+    for (task, role) in [("start", Role::Unpromoted), ("promote", Role::Promoted)] {
+        let xml = two_nodes(NO_STONITH, ms, (UP, &pending(task)), (UP, &probed));
+        let c = read_cib(&xml).unwrap();
+        let now = ha_scheduler::current_placement(&c.config, &c.status, 0);
+        assert_eq!(
+            now.resources["rsc@node1"].role, role,
+            "pending {task}: {now:?}"
+        );
+    }
+}

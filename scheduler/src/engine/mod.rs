@@ -137,6 +137,11 @@ pub(crate) struct Rsc {
     pub requires_quorum: bool,
     /// The name this instance has in the history (anonymous clones).
     pub clone_name: Option<String>,
+    /// Not in the configuration: made from its operation history on some
+    /// node (Pacemaker's `pe_rsc_orphan`), active there. With
+    /// `stop-orphan-resources=true` (the default) it is banned everywhere
+    /// and stopped; otherwise unmanaged and left running.
+    pub orphan: bool,
 
     // -- status
     /// Nodes where it is active (with its role there).
@@ -146,6 +151,9 @@ pub(crate) struct Rsc {
     pub on_fail: OnFail,
     /// A partially migrated resource: (source, target).
     pub partial_migration: Option<(NodeIx, NodeIx)>,
+    /// A start recorded as pending (begun, result not yet recorded) on
+    /// some node: active there, and not live-migrated.
+    pub start_pending: bool,
     /// Has been probed (or was active) on these nodes.
     pub probed_on: Vec<NodeIx>,
     /// Recurring monitors the history says run: (node, interval ms).

@@ -345,6 +345,9 @@ pub(crate) fn placement(
         let mut names: Vec<String> = nodes.iter().map(|&n| w.nodes[n].name.clone()).collect();
         names.sort();
         names.dedup();
+        if rs.orphan && names.is_empty() {
+            continue; // a stopped orphan is gone (crm_mon hides it too)
+        }
         let role = if names.is_empty() {
             Role::Stopped
         } else if f_role == Role::Stopped {
@@ -352,22 +355,32 @@ pub(crate) fn placement(
         } else {
             f_role
         };
-        match w.clone_of(r) {
-            Some(c) if !w.rscs[c].unique => {
-                for name in &names {
-                    p.resources.insert(
-                        format!("{}@{}", rs.base_id, name),
-                        PlacedResource {
-                            role,
-                            nodes: vec![name.clone()],
-                        },
-                    );
-                }
+        let orphaned = rs.orphan;
+        // an anonymous clone's orphan instance is listed like its siblings
+        let anonymous = match w.clone_of(r) {
+            Some(c) => !w.rscs[c].unique,
+            None => rs.orphan && rs.clone_name.is_some(),
+        };
+        if anonymous {
+            for name in &names {
+                p.resources.insert(
+                    format!("{}@{}", rs.base_id, name),
+                    PlacedResource {
+                        role,
+                        nodes: vec![name.clone()],
+                        orphaned,
+                    },
+                );
             }
-            _ => {
-                p.resources
-                    .insert(rs.id.clone(), PlacedResource { role, nodes: names });
-            }
+        } else {
+            p.resources.insert(
+                rs.id.clone(),
+                PlacedResource {
+                    role,
+                    nodes: names,
+                    orphaned,
+                },
+            );
         }
     }
     p
@@ -424,6 +437,9 @@ fn add_probes(w: &World, t: &mut Transition, leaves: &[RscIx]) {
         }
         for &r in leaves {
             let rs = &w.rscs[r];
+            if rs.orphan {
+                continue; // known only from its history: never probed
+            }
             let anonymous = w.clone_of(r).is_some_and(|c| !w.rscs[c].unique);
             let key = if anonymous {
                 rs.base_id.as_str()
@@ -516,6 +532,7 @@ fn plan_resource(
             if rs.allow_migrate
                 && rs.managed
                 && !rs.failed
+                && !rs.start_pending
                 && rs.role == Role::Started
                 && f.role == Role::Started
                 && *from != to
@@ -558,7 +575,13 @@ fn plan_resource(
                 first_actions.push(d);
                 before = Some(d);
             }
-            let reason = if rs.failed { "recover" } else { "move" };
+            let reason = if rs.orphan {
+                "orphan"
+            } else if rs.failed {
+                "recover"
+            } else {
+                "move"
+            };
             let id = push(t, ActionKind::Stop, &rs.id, name(n), reason);
             if let Some(d) = before {
                 t.edges.push((d, id));

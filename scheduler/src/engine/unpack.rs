@@ -252,12 +252,14 @@ impl Template<'_> {
             clone_min: num("clone-min", 0),
             requires_quorum,
             clone_name: None,
+            orphan: false,
             meta,
             running_on: Vec::new(),
             role: Role::Stopped,
             failed: false,
             on_fail: OnFail::Ignore,
             partial_migration: None,
+            start_pending: false,
             probed_on: Vec::new(),
             active_monitors: Vec::new(),
             allowed: Vec::new(),
@@ -362,9 +364,15 @@ struct Replay {
     migrate_from_ok: bool,
     migrate_from_failed: bool,
     probed: bool,
+    /// A pending start was found.
+    start_pending: bool,
     /// Recurring monitors (intervals) running since the last state change.
     monitors: Vec<u64>,
 }
+
+/// `op_status` of an operation begun and not finished (Pacemaker's
+/// `PCMK_EXEC_PENDING`; its rc is 193, `PCMK_OCF_UNKNOWN`).
+pub(crate) const PENDING: i32 = -1;
 
 fn on_fail_for(w: &World, config_ops: &[crate::model::OpConfig], op: &OpRecord) -> OnFail {
     let configured = config_ops
@@ -426,12 +434,26 @@ fn replay(
             }
             continue;
         }
-        if op.op_status == -1 {
-            // pending: a pending start/promote/migrate counts as done
+        if op.op_status == PENDING {
+            // Begun, result not recorded yet (the agent may be running, or
+            // its node was lost while it ran): possibly active, as
+            // Pacemaker's unpack_rsc_op treats PCMK_EXEC_PENDING. A start
+            // or migration counts as done; a promote as promoted; a stop
+            // or demote has not taken effect yet (our history keeps one
+            // `_last_0` record, so the pending one replaced the result that
+            // made it active).
+            let active = if promotable {
+                Role::Unpromoted
+            } else {
+                Role::Started
+            };
             match task {
-                "start" | "migrate_from" => role = role.max(Role::Started),
-                "promote" => role = Role::Promoted,
-                "migrate_to" => role = role.max(Role::Started),
+                "start" => {
+                    role = role.max(active);
+                    rp.start_pending = true;
+                }
+                "migrate_from" | "migrate_to" | "stop" => role = role.max(active),
+                "promote" | "demote" => role = Role::Promoted,
                 _ => {}
             }
             continue;
@@ -646,6 +668,9 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
     // Mapping (clone instance top, node) used for anonymous clones.
     let mut used_on: BTreeMap<(RscIx, NodeIx), bool> = BTreeMap::new();
     let ops_of = ops_index(config);
+    // orphan id -> its resource (one per id; anonymous clone orphans one
+    // per node)
+    let mut orphans: BTreeMap<String, RscIx> = BTreeMap::new();
     let node_names: Vec<String> = w.nodes.iter().map(|n| n.name.clone()).collect();
     for (ni, name) in node_names.iter().enumerate() {
         let Some(st) = status.nodes.get(name) else {
@@ -687,11 +712,8 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
                 },
             };
             let Some(r) = target else {
-                // orphan
-                let active = replay_orphan(hist);
-                if active && !stop_orphans {
-                    w.notes.push(format!("orphan {hid} left active on {name}"));
-                }
+                let clone = by_base.get(&base).map(|insts| insts[0]);
+                unpack_orphan(w, &mut orphans, hid, clone, hist, ni, stop_orphans);
                 continue;
             };
             let ops = ops_of
@@ -705,25 +727,138 @@ fn unpack_status(w: &mut World, config: &Config, status: &Status) {
             apply_replay(w, r, ni, rp);
         }
     }
-    // Partial migrations and dangling sources.
+    for &r in orphans.values() {
+        let rs = &w.rscs[r];
+        let on: Vec<&str> = rs
+            .running_on
+            .iter()
+            .map(|&n| w.nodes[n].name.as_str())
+            .collect();
+        let note = if stop_orphans {
+            format!(
+                "orphan {} (no longer configured) is stopped on {}",
+                rs.id,
+                on.join(", ")
+            )
+        } else {
+            format!(
+                "orphan {} (no longer configured) left active on {}: stop-orphan-resources=false",
+                rs.id,
+                on.join(", ")
+            )
+        };
+        w.notes.push(note);
+    }
     // Fail counts and migration-threshold.
     apply_fail_counts(w, status);
 }
 
-fn replay_orphan(hist: &ResourceHistory) -> bool {
-    let mut ops: Vec<&OpRecord> = hist.ops.iter().collect();
-    ops.sort_by_key(|o| o.call_id);
-    let mut active = false;
-    for o in ops {
-        match (o.operation.as_str(), o.rc) {
-            ("start", 0) | ("promote", 0) | ("migrate_from", 0) => active = true,
-            ("stop", 0) => active = false,
-            ("monitor", 7) => active = false,
-            ("monitor", 0) | ("monitor", 8) => active = true,
-            _ => {}
+/// History of a resource the configuration does not hold, or of a clone
+/// instance beyond what its clone allows (Pacemaker's
+/// `process_orphan_resource` / orphan clone instances). Active, it becomes
+/// a resource of its own, made from the history's agent: with
+/// `stop-orphan-resources=true` (the default) banned everywhere, so it is
+/// stopped; otherwise unmanaged and left running. Inactive, it says nothing.
+fn unpack_orphan(
+    w: &mut World,
+    orphans: &mut BTreeMap<String, RscIx>,
+    hid: &str,
+    clone_leaf: Option<RscIx>,
+    hist: &ResourceHistory,
+    ni: NodeIx,
+    stop: bool,
+) {
+    let base = hid.split(':').next().unwrap_or(hid);
+    // An anonymous clone's history has no instance number: each node's
+    // active copy beyond clone-max is an instance of its own, numbered
+    // after the configured ones.
+    let anonymous = clone_leaf
+        .and_then(|l| w.clone_of(l))
+        .is_some_and(|c| !w.rscs[c].unique);
+    let existing = if anonymous {
+        None
+    } else {
+        orphans.get(hid).copied()
+    };
+    let r = match existing {
+        Some(r) => r,
+        None => {
+            let id = if anonymous {
+                let clone_max = clone_leaf
+                    .and_then(|l| w.clone_of(l))
+                    .map(|c| w.rscs[c].clone_max)
+                    .unwrap_or(0);
+                let taken = orphans.keys().filter(|k| k.split(':').next() == Some(base));
+                format!("{base}:{}", clone_max + taken.count())
+            } else {
+                hid.to_string()
+            };
+            let n = w.nodes.len();
+            let managed = stop && !w.maintenance_mode;
+            w.rscs.push(Rsc {
+                id,
+                base_id: base.to_string(),
+                variant: Variant::Primitive,
+                parent: None,
+                children: Vec::new(),
+                meta: Attrs::new(),
+                params: Attrs::new(),
+                utilization: BTreeMap::new(),
+                monitors: Vec::new(),
+                allow_migrate: false,
+                priority: 0,
+                stickiness: 0,
+                managed,
+                migration_threshold: INFINITY,
+                failure_timeout: 0,
+                critical: true,
+                target_role: None,
+                promotable: false,
+                unique: false,
+                clone_max: 0,
+                clone_node_max: 1,
+                promoted_max: 0,
+                promoted_node_max: 0,
+                interleave: false,
+                clone_min: 0,
+                requires_quorum: w.no_quorum_policy != NoQuorumPolicy::Ignore,
+                clone_name: anonymous.then(|| hid.to_string()),
+                orphan: true,
+                running_on: Vec::new(),
+                role: Role::Stopped,
+                failed: false,
+                on_fail: OnFail::Ignore,
+                partial_migration: None,
+                start_pending: false,
+                probed_on: Vec::new(),
+                active_monitors: Vec::new(),
+                // __orphan_do_not_run__: -INFINITY on every node
+                allowed: vec![Some(if stop { -INFINITY } else { 0 }); n],
+                this_with: Vec::new(),
+                with_this: Vec::new(),
+                provisional: true,
+                allocating: false,
+                merging: false,
+                assigned: None,
+                next_role: None,
+                node_count: vec![0; n],
+                sort_index: 0,
+            });
+            w.rscs.len() - 1
         }
+    };
+    let rp = replay(w, r, hist, &[]);
+    if !rp.active {
+        if existing.is_none() {
+            w.rscs.pop();
+        }
+        return;
     }
-    active
+    if existing.is_none() {
+        let id = w.rscs[r].id.clone();
+        orphans.insert(id, r);
+    }
+    apply_replay(w, r, ni, rp);
 }
 
 /// Maps a history entry of an anonymous clone onto an instance: the
@@ -754,7 +889,7 @@ fn pick_anonymous(
             let leaf_has =
                 w.rscs[l].probed_on.contains(&node) || w.rscs[l].running_on.contains(&node);
             if !leaf_has {
-                *flag = true;
+                *flag = *flag || active;
                 return Some(l);
             }
         }
@@ -786,6 +921,9 @@ fn apply_replay(w: &mut World, r: RscIx, ni: NodeIx, rp: Replay) {
     let n_nodes = w.nodes.len();
     if rp.probed || rp.active {
         w.rscs[r].probed_on.push(ni);
+    }
+    if rp.start_pending && rp.active {
+        w.rscs[r].start_pending = true;
     }
     for &ms in &rp.monitors {
         w.rscs[r].active_monitors.push((ni, ms));
