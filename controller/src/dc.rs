@@ -21,6 +21,13 @@ pub const RC_PENDING: i32 = 193;
 /// The stop timeout assumed when neither the operation nor `op_defaults` set one.
 pub const DEFAULT_OP_TIMEOUT_MS: u64 = 20_000;
 
+/// The transient node attribute holding the executor process a `Joined` named.
+pub const BOOT_ATTR: &str = "#executor-boot";
+
+/// A DC that has not stepped for this long stalled (it steps every tick,
+/// 100 ms): the silence of others during the gap does not count.
+pub const STALL_MS: Millis = 500;
+
 /// Timing of the DC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DcSettings {
@@ -140,7 +147,14 @@ pub enum MemberState {
 /// A write only the DC makes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DcWrite {
-    NodeState { node: String, state: MemberState },
+    /// `boot`: with `Joined`, the executor process that answered (kept in
+    /// the status as the transient attribute [`BOOT_ATTR`], so that any DC
+    /// sees when a node's executor restarted and knows nothing it ran).
+    NodeState {
+        node: String,
+        state: MemberState,
+        boot: Option<u64>,
+    },
     Fencing { event: FencingEvent },
 }
 
@@ -179,7 +193,7 @@ pub struct Dc {
     fencing: BTreeSet<String>,
     retry_after: BTreeMap<ActionKey, Millis>,
     proposed: BTreeMap<String, (MemberState, Millis)>,
-    rejoined: BTreeSet<String>,
+    last_step: Option<Millis>,
     plan_outstanding: Option<(u64, Millis)>,
     planned_version: Option<u64>,
     last_plan: Millis,
@@ -201,7 +215,7 @@ impl Dc {
             fencing: BTreeSet::new(),
             retry_after: BTreeMap::new(),
             proposed: BTreeMap::new(),
-            rejoined: BTreeSet::new(),
+            last_step: None,
             plan_outstanding: None,
             planned_version: None,
             last_plan: 0,
@@ -248,6 +262,18 @@ impl Dc {
                 }
             }
         }
+        // This DC did not run for a while (SIGSTOP, a stalled runtime): the
+        // silence it saw is its own, so nobody is blamed for it.
+        if let Some(last) = self.last_step {
+            let gap = now.saturating_sub(last);
+            if gap > STALL_MS {
+                for t in self.heard.values_mut() {
+                    *t += gap;
+                }
+                self.since += gap;
+            }
+        }
+        self.last_step = Some(now);
         self.heard.insert(view.me.to_string(), now);
         match input {
             Input::Tick => {}
@@ -302,9 +328,13 @@ impl Dc {
                 };
                 if due {
                     self.proposed.insert(node.clone(), (state, now));
+                    let boot = match state {
+                        MemberState::Joined => self.boots.get(&node).copied(),
+                        _ => None,
+                    };
                     out.push(Effect::Propose {
                         term,
-                        write: DcWrite::NodeState { node, state },
+                        write: DcWrite::NodeState { node, state, boot },
                     });
                 }
             }
@@ -380,13 +410,26 @@ impl Dc {
     fn heard_from(&mut self, now: Millis, node: String, boot: u64) {
         if let Some(old) = self.boots.insert(node.clone(), boot) {
             if old != boot {
-                // Restarted: what it ran before is unknown until probed.
-                self.rejoined.insert(node.clone());
+                // Restarted: what it ran for this DC is lost with it.
                 self.collected.remove(&node);
                 self.inflight.retain(|k, _| k.node != node);
             }
         }
         self.heard.insert(node, now);
+    }
+
+    /// Whether `node`'s executor is another process than the one its
+    /// last `Joined` named (it restarted and knows nothing it ran).
+    fn restarted(&self, node: &str, view: &View<'_>) -> bool {
+        let Some(boot) = self.boots.get(node) else {
+            return false;
+        };
+        let recorded = view
+            .status
+            .nodes
+            .get(node)
+            .and_then(|s| s.transient_attributes.get(BOOT_ATTR));
+        recorded.is_none_or(|b| *b != boot.to_string())
     }
 
     /// Whether `node` answered within node-timeout.
@@ -438,7 +481,7 @@ impl Dc {
             let up = members.contains(name) && self.is_up(now, name);
             let state = match (up, membership) {
                 (true, Membership::Offline | Membership::Pending) => Some(MemberState::Joined),
-                (true, Membership::Online) if self.rejoined.contains(name) => {
+                (true, Membership::Online) if self.restarted(name, view) => {
                     Some(MemberState::Joined)
                 }
                 (false, Membership::Online | Membership::Pending) => {
@@ -446,9 +489,6 @@ impl Dc {
                 }
                 _ => None,
             };
-            if state == Some(MemberState::Joined) {
-                self.rejoined.remove(name);
-            }
             if let Some(s) = state {
                 out.push((name.to_string(), s));
             }

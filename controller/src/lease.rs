@@ -65,7 +65,9 @@ impl Lease {
     }
 
     pub fn step(&mut self, now: Millis, input: LeaseInput, view: &LeaseView) -> Vec<LeaseEffect> {
-        if input == LeaseInput::LeaderContact {
+        // A leader followed by a majority holds the lease as much as a
+        // follower that hears it: stepping down starts the lease, not ends it.
+        if input == LeaseInput::LeaderContact || view.leader_has_majority == Some(true) {
             self.last_contact = Some(now);
         }
         if self.has_quorum(now, view) {
@@ -108,6 +110,15 @@ mod tests {
             l.step(3000, LeaseInput::LeaderContact, &FOLLOWER),
             vec![LeaseEffect::Rejoin]
         );
+    }
+
+    #[test]
+    fn a_leader_that_steps_down_keeps_the_lease_it_held() {
+        let leader = LeaseView { leader_has_majority: Some(true), ..FOLLOWER };
+        let mut l = Lease::new(0, 1000);
+        assert_eq!(l.step(5000, LeaseInput::Tick, &leader), vec![]);
+        assert_eq!(l.step(5100, LeaseInput::Tick, &FOLLOWER), vec![]);
+        assert_eq!(l.step(6100, LeaseInput::Tick, &FOLLOWER), vec![LeaseEffect::StopAll]);
     }
 
     #[test]

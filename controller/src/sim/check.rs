@@ -24,7 +24,7 @@ pub enum Invariant {
     OnlyCurrentDc = 7,
     /// 9. A resource not in the configuration is not left running.
     OrphansStop = 9,
-    /// Once quiet, the status agrees with the agents.
+    /// Once quiet, every configured primitive runs (on one node).
     StatusAgrees = 10,
 }
 

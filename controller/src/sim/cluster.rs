@@ -266,6 +266,9 @@ struct Node {
     hang_until: Millis,
     slow_until: Millis,
     peer_heard: BTreeMap<usize, Millis>,
+    /// The DC loop's belief when it was paused: it acts on it once after
+    /// SIGCONT, before it looks at Raft again.
+    stale_leader_term: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -421,6 +424,7 @@ pub fn run(spec: Spec) -> Outcome {
             hang_until: 0,
             slow_until: 0,
             peer_heard: BTreeMap::new(),
+            stale_leader_term: None,
         };
         node.exec.call = 1;
         nodes.push(node);
@@ -604,8 +608,10 @@ impl Sim {
     fn deferred(&mut self, node: usize, ev: &Ev) -> bool {
         let until = self.nodes[node].paused_until;
         if until > self.now {
+            // After SIGCONT the network is read before the timers fire.
+            let at = if matches!(ev, Ev::Tick(_)) { until + 1 } else { until };
             self.seq += 1;
-            self.queue.insert((until, self.seq), ev.clone());
+            self.queue.insert((at, self.seq), ev.clone());
             return true;
         }
         false
@@ -842,14 +848,24 @@ impl Sim {
             Fault::Crash { target, down_ms } => {
                 self.count_fault("crash");
                 if let Some(i) = self.resolve(target) {
-                    self.crash(i, down_ms);
+                    if self.spec.stonith {
+                        self.crash(i, down_ms);
+                    } else {
+                        // Without fencing nothing can hold a node whose daemon
+                        // died to account (Pacemaker neither): here a crash
+                        // without STONITH is the node's, services included.
+                        self.power_off(i);
+                        self.at(down_ms, Ev::PowerOn { node: i });
+                    }
                 }
             }
             Fault::Pause { target, ms } => {
                 self.count_fault("pause");
                 if let Some(i) = self.resolve(target) {
                     if self.alive(i) {
-                        self.nodes[i].paused_until = self.now + ms;
+                        let n = &mut self.nodes[i];
+                        n.paused_until = self.now + ms;
+                        n.stale_leader_term = (n.role == Role::Leader).then_some(n.term);
                     }
                 }
             }
@@ -875,7 +891,7 @@ impl Sim {
                 ms,
             } => {
                 self.count_fault("drop/dup/delay");
-                self.drop_pct = drop_pct;
+                        self.drop_pct = drop_pct;
                 self.dup_pct = dup_pct;
                 self.extra_delay = extra_delay_ms;
                 self.at(ms, Ev::Heal(Heal::Lossy));
@@ -914,7 +930,10 @@ impl Sim {
             }
             Fault::RemoveResource { rsc } => {
                 self.count_fault("config: remove (orphan)");
-                self.change_config(|c| c.resources.retain(|r| resource_id(r) != rsc));
+                self.change_config(|c| {
+                    c.resources.retain(|r| resource_id(r) != rsc);
+                    c.constraints.locations.retain(|l| l.rsc != rsc);
+                });
             }
             Fault::RenameResource { rsc, to } => {
                 self.count_fault("config: rename");
@@ -1513,13 +1532,17 @@ impl Sim {
                 }
                 st.version += 1;
                 match write {
-                    DcWrite::NodeState { node, state } => {
+                    DcWrite::NodeState { node, state, boot } => {
                         let ns = st.status.nodes.entry(node.clone()).or_default();
                         match state {
                             MemberState::Joined => {
                                 if ns.membership != Membership::Unclean {
                                     ns.membership = Membership::Online;
                                     ns.history.clear();
+                                    if let Some(b) = boot {
+                                        ns.transient_attributes
+                                            .insert(dc::BOOT_ATTR.into(), b.to_string());
+                                    }
                                 }
                             }
                             MemberState::Unclean => ns.membership = Membership::Unclean,
@@ -1613,6 +1636,11 @@ impl Sim {
                 .iter()
                 .any(|&v| v != i && n.peer_heard.get(&v).is_none_or(|t| self.now > t + NODE_TIMEOUT_MS));
         let leader_term = if two_node_alone { None } else { leader_term };
+        let leader_term = if input == Input::Tick {
+            self.nodes[i].stale_leader_term.take().or(leader_term)
+        } else {
+            leader_term
+        };
         let mut dc = std::mem::replace(&mut self.nodes[i].dc, Dc::new(self.spec.design, dc_settings()));
         let effects = {
             let n = &self.nodes[i];
@@ -1745,7 +1773,22 @@ impl Sim {
             status.have_quorum = true;
             status.dc = Some(n.name.clone());
             let now_s = EPOCH + (self.now / 1000) as i64 + n.clock_off_s;
-            ha_scheduler::schedule(&n.state.config, &status, now_s)
+            let mut t = ha_scheduler::schedule(&n.state.config, &status, now_s);
+            if !self.spec.design.stop_orphans {
+                // The old unpack skipped resources not in the configuration.
+                let mut configured = BTreeSet::new();
+                primitive_ids(&n.state.config, &mut configured);
+                for a in &mut t.actions {
+                    let orphan = a.rsc.as_deref().is_some_and(|r| {
+                        let base = r.split(':').next().unwrap_or(r);
+                        !configured.contains(base) && !base.starts_with("st")
+                    });
+                    if orphan && a.kind == ActionKind::Stop {
+                        a.kind = ActionKind::Notify; // never dispatched
+                    }
+                }
+            }
+            t
         };
         let boot = n.boot;
         if !self.spec.design.scheduler_off_runtime {
@@ -1789,8 +1832,27 @@ impl Sim {
                     self.stop_all(i);
                 }
                 LeaseEffect::Rejoin => {
-                    // Its history is forgotten on Joined: the DC sees a new boot.
-                    self.nodes[i].boot += 1;
+                    // Back in the majority: it records the stops it made
+                    // (its own operations), so the status agrees again.
+                    let keys: Vec<String> = self.nodes[i].agents.keys().cloned().collect();
+                    for rsc in keys {
+                        let action = Action {
+                            id: 0,
+                            kind: ActionKind::Stop,
+                            rsc: Some(rsc),
+                            node: self.nodes[i].name.clone(),
+                            reason: "no quorum".into(),
+                        };
+                        let update = self.op_update(i, &action, 0, 0);
+                        let uid = self.uid();
+                        self.nodes[i].exec.awaiting.push(Await {
+                            uid,
+                            update: update.clone(),
+                            reply: None,
+                            last_try: now,
+                        });
+                        self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
+                    }
                 }
             }
         }
@@ -1968,6 +2030,7 @@ impl Sim {
         for j in 0..self.nodes.len() {
             if j != i
                 && self.nodes[j].powered
+                && (self.nodes[j].running || self.spec.stonith)
                 && self.nodes[j].agents.get(rsc).is_some_and(|a| *a != Agent::Stopped)
             {
                 let what = format!(
@@ -2171,6 +2234,17 @@ impl Sim {
                 return;
             }
         }
+        // Invariant 7: only the current DC fences (the leader of the
+        // highest term there has been).
+        let current = self.leaders.iter().next_back().map(|(t, l)| (*t, *l));
+        if !two_node && current != Some((term, i)) {
+            let what = format!(
+                "n{} fences {target} as the DC of term {term}, but the current DC is {:?}",
+                i + 1,
+                current.map(|(t, l)| format!("n{} (term {t})", l + 1))
+            );
+            self.violate(Invariant::OnlyCurrentDc, format!("fence {t} {}", self.now), what);
+        }
         match self.nodes[t].device {
             DeviceMode::Works => {
                 self.fenced_in_cut.insert(t);
@@ -2346,6 +2420,8 @@ impl Sim {
         if n.voters.len() == 1 && n.role == Role::Leader && !peer_single {
             // The survivor re-admits its fenced peer (learner, then voter).
             n.voters.insert(from);
+            n.two.last_peer = self.now;
+            n.peer_heard.insert(from, self.now);
             self.send(i, from, Msg::NotMember);
         }
     }
@@ -2359,7 +2435,9 @@ impl Sim {
         n.commit = 0;
         n.applied = 0;
         n.voters = BTreeSet::from([i, survivor]);
-        n.two.waiting = false;
+        n.two.last_peer = self.now;
+        // A learner until the survivor's log reaches it: no race, no takeover.
+        n.two.waiting = true;
         n.two.survivor = false;
         n.role = Role::Follower;
         n.election_at = self.now + 2000;
@@ -2374,7 +2452,9 @@ impl Sim {
         let mut active: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         let mut promoted = 0;
         for (i, n) in self.nodes.iter().enumerate() {
-            if !n.powered {
+            if !n.powered || (!n.running && !self.spec.stonith) {
+                // Without fencing a node whose daemon died is assumed down,
+                // as Pacemaker assumes: nothing can hold its agents to account.
                 continue;
             }
             for (k, a) in &n.agents {
@@ -2442,6 +2522,35 @@ impl Sim {
                 if n.powered && *a != Agent::Stopped && !configured.contains(k) && !clone_instance {
                     orphans.push((k.clone(), i));
                 }
+            }
+        }
+        // Once quiet, every configured primitive runs on exactly one node.
+        for p in &configured {
+            let on: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| {
+                    self.nodes[i].powered
+                        && self.nodes[i].agents.get(p).is_some_and(|a| *a != Agent::Stopped)
+                })
+                .collect();
+            // Failures ban a resource from a node until cleanup, as in
+            // Pacemaker: only a resource some healthy node may run counts.
+            let status = &self.nodes[l].state.status;
+            let runnable = (0..self.nodes.len()).any(|i| {
+                self.alive(i)
+                    && status.nodes.get(&self.nodes[i].name).is_none_or(|ns| {
+                        !ns.transient_attributes
+                            .keys()
+                            .any(|k| k.starts_with(&format!("fail-count-{p}#")))
+                    })
+            });
+            if on.is_empty() && runnable {
+                let believed = ha_scheduler::current_placement(&self.nodes[l].state.config, status, EPOCH)
+                    .resources
+                    .get(p.as_str())
+                    .map(|r| r.nodes.join(","))
+                    .unwrap_or_default();
+                let what = format!("{p} runs nowhere by the agents (the DC believes: [{believed}]); "); let what = what + &format!("{p} runs nowhere {} ms after everything healed", self.spec.end_ms - self.spec.heal_ms);
+                self.violate(Invariant::StatusAgrees, p.clone(), what);
             }
         }
         if stop_orphans {
