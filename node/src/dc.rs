@@ -294,6 +294,45 @@ pub fn exec_request(
     })
 }
 
+/// The stop of an orphan (a resource no longer configured, still active
+/// by its history): the agent comes from `node`'s history of it, which
+/// keeps class, provider and type. Parameters are empty: Pacemaker stops an
+/// orphan with the parameters recorded in its last operation's digest; our
+/// history records no parameters. `None` for anything but a stop, or
+/// without a history on that node.
+pub fn orphan_stop_request(
+    config: &Config,
+    status: &Status,
+    action: &Action,
+) -> Option<ExecRequest> {
+    let rsc = action.rsc.as_deref()?;
+    if action.kind != ActionKind::Stop {
+        return None;
+    }
+    let h = status.nodes.get(&action.node)?.history.get(rsc)?;
+    let timeout_ms = config
+        .op_defaults
+        .get("timeout")
+        .and_then(|v| ha_scheduler::cib::parse_interval_ms(v))
+        .filter(|&ms| ms > 0)
+        .unwrap_or(20_000);
+    Some(ExecRequest {
+        key: rsc.to_string(),
+        class: h.class.clone(),
+        provider: h.provider.clone(),
+        agent: h.agent.clone(),
+        action: "stop".into(),
+        interval_ms: 0,
+        timeout_ms,
+        params: BTreeMap::new(),
+        meta: BTreeMap::new(),
+        expected_rc: 0,
+        migrate_source: None,
+        migrate_target: None,
+        dc_term: 0,
+    })
+}
+
 /// Clone notifications around `req` (run on `node`): the nodes to notify
 /// (every node with an active instance of the clone, and `node`) and the
 /// `notify_*` meta of the pre- and post-notification, as Pacemaker sets
@@ -614,7 +653,21 @@ pub async fn run(
         let mut status = state.status.clone();
         status.have_quorum = quorum;
         status.dc = Some(node.name.clone());
-        let t = ha_scheduler::schedule(&state.config, &status, now_secs());
+        // The scheduler is CPU-bound (a large clone keeps it busy): off the
+        // runtime's workers, or heartbeats and leases stall on every node
+        // (issue 12, hole 8).
+        let planned = tokio::task::spawn_blocking(move || {
+            let t = ha_scheduler::schedule(&state.config, &status, now_secs());
+            (state, status, t)
+        })
+        .await;
+        let (state, status, t) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("the scheduler failed: {e}");
+                continue;
+            }
+        };
         if let Ok(mut s) = stats.lock() {
             s.transitions += 1;
         }
@@ -681,7 +734,9 @@ pub async fn run(
             if *count >= settings.node_action_limit {
                 continue;
             }
-            let req = match exec_request(&state.config, &t, a) {
+            let req = exec_request(&state.config, &t, a)
+                .or_else(|e| orphan_stop_request(&state.config, &state.status, a).ok_or(e));
+            let req = match req {
                 Ok(r) => ExecRequest { dc_term: term, ..r },
                 Err(e) => {
                     tracing::warn!("cannot run {key}: {e}");

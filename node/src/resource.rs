@@ -2,7 +2,8 @@
 //! restart`) and the configuration changes they make, as pure functions:
 //! `move` and `ban` add Pacemaker's `cli-prefer-RSC` / `cli-ban-RSC-on-NODE`
 //! location constraints, `clear` removes them, `meta` sets a meta attribute
-//! (`restart` is `target-role=Stopped`, wait, then the old value back).
+//! (`restart` is `target-role=Stopped`, wait, then the old value back);
+//! the `operator` role may change only [`OPERATOR_META`].
 
 use ha_scheduler::model::{Config, Location, LocationTarget, Role};
 use ha_scheduler::score::INFINITY;
@@ -53,6 +54,10 @@ pub enum ResourceError {
     RunsOnSeveral { resource: String, nodes: String },
     #[error("'{resource}' has no constraint from move/ban{on} to clear")]
     NothingToClear { resource: String, on: String },
+    #[error(
+        "the operator role may change only the meta attributes target-role, is-managed and maintenance; '{0}' needs the admin role"
+    )]
+    OperatorMeta(String),
 }
 
 /// The id of the constraint `move` adds.
@@ -198,6 +203,23 @@ pub fn set_meta(
     Ok(c)
 }
 
+/// The meta attributes the `operator` role may change (start/stop,
+/// unmanage, maintenance); every other one (`clone-max`, `priority`,
+/// stickiness...) changes the configuration's design and needs the admin
+/// role (issue 12: an operator's `clone-max=10000` stalled the cluster).
+pub const OPERATOR_META: &[&str] = &["target-role", "is-managed", "maintenance"];
+
+/// Whether a caller with the `operator` role may run `op`: any command but
+/// a `meta` change outside [`OPERATOR_META`]; the error names the attribute.
+pub fn operator_may(op: &ResourceOp) -> Result<(), ResourceError> {
+    match op {
+        ResourceOp::Meta { name, .. } if !OPERATOR_META.contains(&name.as_str()) => {
+            Err(ResourceError::OperatorMeta(name.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Whether `role` (a `target-role` value) stops the resource.
 pub fn stops(role: Option<&str>) -> bool {
     role.and_then(Role::parse) == Some(Role::Stopped)
@@ -290,5 +312,42 @@ mod tests {
             .effective_meta(&c4)
             .contains_key("target-role"));
         assert!(stops(Some("stopped")) && !stops(Some("Started")) && !stops(None));
+    }
+
+    #[test]
+    fn operators_change_only_target_role_is_managed_and_maintenance() {
+        let meta = |name: &str| ResourceOp::Meta {
+            resource: "a".into(),
+            name: name.into(),
+            value: Some("1".into()),
+        };
+        for name in OPERATOR_META {
+            assert_eq!(operator_may(&meta(name)), Ok(()));
+        }
+        for name in [
+            "clone-max",
+            "promoted-max",
+            "resource-stickiness",
+            "priority",
+        ] {
+            let e = operator_may(&meta(name)).unwrap_err();
+            assert_eq!(e, ResourceError::OperatorMeta(name.into()));
+            assert!(
+                e.to_string()
+                    .contains(&format!("'{name}' needs the admin role")),
+                "{e}"
+            );
+        }
+        let deleting = ResourceOp::Meta {
+            resource: "a".into(),
+            name: "clone-max".into(),
+            value: None,
+        };
+        assert!(operator_may(&deleting).is_err(), "deleting is changing too");
+        let ban = ResourceOp::Ban {
+            resource: "a".into(),
+            node: None,
+        };
+        assert_eq!(operator_may(&ban), Ok(()));
     }
 }

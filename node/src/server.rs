@@ -750,9 +750,13 @@ impl pb::admin_server::Admin for AdminService {
                 }
             }
         }
-        Ok(Response::new(pb::StatusReply {
-            json: self.node.status_json().to_string(),
-        }))
+        // status_json runs the scheduler (CPU-bound): off the runtime's
+        // workers (issue 12, hole 8).
+        let node = self.node.clone();
+        let json = tokio::task::spawn_blocking(move || node.status_json().to_string())
+            .await
+            .map_err(|e| Status::internal(format!("status: {e}")))?;
+        Ok(Response::new(pb::StatusReply { json }))
     }
 
     async fn get_config(
@@ -774,6 +778,9 @@ impl pb::admin_server::Admin for AdminService {
         let req = request.into_inner();
         let config: Config = serde_json::from_str(&req.config_json)
             .map_err(|e| Status::invalid_argument(format!("undecodable configuration: {e}")))?;
+        let current = self.node.sm.read(|s| s.config.clone());
+        ha_scheduler::validate::validate_clone_limits(&config, Some(&current))
+            .map_err(|e| Status::failed_precondition(format!("configuration rejected: {e}")))?;
         let cmd = Command::ApplyConfig {
             base_epoch: req.base_epoch,
             config,
@@ -803,6 +810,12 @@ impl pb::admin_server::Admin for AdminService {
         let req = request.into_inner();
         let op: crate::resource::ResourceOp = serde_json::from_str(&req.json)
             .map_err(|e| Status::invalid_argument(format!("undecodable resource command: {e}")))?;
+        // Checked here, where the caller's own certificate is seen (the
+        // leader sees a forwarding node's).
+        if role == Role::Operator {
+            crate::resource::operator_may(&op)
+                .map_err(|e| Status::permission_denied(e.to_string()))?;
+        }
         let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
         if leader {
             return self.resource_here(&op).await.map(Response::new);
@@ -1022,7 +1035,12 @@ impl AdminService {
                     format!("cleared the move/ban constraints of {resource}"),
                 ),
                 ResourceOp::Meta { resource, name, value } => (
-                    r::set_meta(&config, resource, name, value.as_deref()).map_err(bad)?,
+                    {
+                        let new = r::set_meta(&config, resource, name, value.as_deref()).map_err(bad)?;
+                        ha_scheduler::validate::validate_clone_limits(&new, Some(&config))
+                            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+                        new
+                    },
                     match value {
                         Some(v) => format!("{resource}: {name}={v}"),
                         None => format!("{resource}: {name} deleted"),

@@ -150,32 +150,56 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
 /// clone. Pacemaker accepts more and leaves the extra instances stopped
 /// (several of its regression cases do, so reading a CIB does not check
 /// this). Without configured nodes only [`validate`]'s limit applies.
-pub fn validate_clone_limits(config: &Config) -> Result<(), ConfigError> {
-    let nodes = config.nodes.len() as u64;
+///
+/// With `before` (the configuration being replaced), a clone that breaks
+/// the bound exactly as it did before is let through: a change elsewhere
+/// is not refused for what it did not touch.
+pub fn validate_clone_limits(config: &Config, before: Option<&Config>) -> Result<(), ConfigError> {
     for c in clones(config) {
-        let l = CloneLimits::of(config, c, true)?;
-        if nodes > 0 && l.clone_max > nodes.saturating_mul(l.clone_node_max) {
-            return Err(ConfigError::invalid(
-                "clone",
-                &c.id,
-                format!(
-                    "clone-max {} exceeds nodes ({nodes}) x clone-node-max ({})",
-                    l.clone_max, l.clone_node_max
-                ),
-            ));
-        }
-        if c.promotable && l.promoted_max > l.clone_max {
-            return Err(ConfigError::invalid(
-                "clone",
-                &c.id,
-                format!(
-                    "promoted-max {} exceeds clone-max {}",
-                    l.promoted_max, l.clone_max
-                ),
-            ));
+        let Some(e) = clone_limit_error(config, c) else {
+            continue;
+        };
+        let same_before = before.is_some_and(|b| {
+            clones(b)
+                .find(|o| o.id == c.id)
+                .and_then(|o| clone_limit_error(b, o))
+                .is_some_and(|old| old == e)
+        });
+        if !same_before {
+            return Err(e);
         }
     }
     Ok(())
+}
+
+/// How clone `c` of `config` breaks [`validate_clone_limits`]'s bound.
+fn clone_limit_error(config: &Config, c: &CloneResource) -> Option<ConfigError> {
+    let nodes = config.nodes.len() as u64;
+    let l = match CloneLimits::of(config, c, true) {
+        Ok(l) => l,
+        Err(e) => return Some(e),
+    };
+    if nodes > 0 && l.clone_max > nodes.saturating_mul(l.clone_node_max) {
+        return Some(ConfigError::invalid(
+            "clone",
+            &c.id,
+            format!(
+                "clone-max {} exceeds nodes ({nodes}) x clone-node-max ({})",
+                l.clone_max, l.clone_node_max
+            ),
+        ));
+    }
+    if c.promotable && l.promoted_max > l.clone_max {
+        return Some(ConfigError::invalid(
+            "clone",
+            &c.id,
+            format!(
+                "promoted-max {} exceeds clone-max {}",
+                l.promoted_max, l.clone_max
+            ),
+        ));
+    }
+    None
 }
 
 /// Every clone of the configuration (clones hold no clones).
@@ -360,7 +384,7 @@ mod tests {
     fn clone_max_is_bounded_by_nodes_times_clone_node_max() {
         let c = clone_config(3, &[("clone-max", "10000")], false);
         assert_eq!(
-            validate_clone_limits(&c).unwrap_err().to_string(),
+            validate_clone_limits(&c, None).unwrap_err().to_string(),
             "clone 'web-clone': clone-max 10000 exceeds nodes (3) x clone-node-max (1)"
         );
         assert_eq!(
@@ -369,17 +393,17 @@ mod tests {
             "the hard limit holds on every path"
         );
         let c = clone_config(3, &[("clone-max", "6"), ("clone-node-max", "2")], false);
-        assert!(validate_clone_limits(&c).is_ok() && validate(&c).is_ok());
+        assert!(validate_clone_limits(&c, None).is_ok() && validate(&c).is_ok());
         // Pacemaker's own cases set clone-max above the nodes (the extra
         // instances stay stopped): reading them still works.
         let c = clone_config(3, &[("clone-max", "7"), ("clone-node-max", "2")], false);
         assert!(validate(&c).is_ok());
         assert_eq!(
-            validate_clone_limits(&c).unwrap_err().to_string(),
+            validate_clone_limits(&c, None).unwrap_err().to_string(),
             "clone 'web-clone': clone-max 7 exceeds nodes (3) x clone-node-max (2)"
         );
         // defaults: clone-max = nodes
-        assert!(validate_clone_limits(&clone_config(3, &[], false)).is_ok());
+        assert!(validate_clone_limits(&clone_config(3, &[], false), None).is_ok());
         let c = clone_config(3, &[("clone-node-max", "5000")], false);
         assert_eq!(
             validate(&c).unwrap_err().to_string(),
@@ -391,7 +415,7 @@ mod tests {
             "read as the default, as the scheduler does"
         );
         assert_eq!(
-            validate_clone_limits(&c).unwrap_err().to_string(),
+            validate_clone_limits(&c, None).unwrap_err().to_string(),
             "clone 'web-clone': clone-max 'lots' is not a whole number"
         );
     }
@@ -400,18 +424,42 @@ mod tests {
     fn promoted_max_is_bounded_by_clone_max() {
         let c = clone_config(3, &[("clone-max", "2"), ("promoted-max", "3")], true);
         assert_eq!(
-            validate_clone_limits(&c).unwrap_err().to_string(),
+            validate_clone_limits(&c, None).unwrap_err().to_string(),
             "clone 'web-clone': promoted-max 3 exceeds clone-max 2"
         );
         let c = clone_config(3, &[("master-max", "4")], true);
         assert_eq!(
-            validate_clone_limits(&c).unwrap_err().to_string(),
+            validate_clone_limits(&c, None).unwrap_err().to_string(),
             "clone 'web-clone': promoted-max 4 exceeds clone-max 3"
         );
         let c = clone_config(3, &[("promoted-max", "2")], true);
-        assert!(validate_clone_limits(&c).is_ok());
+        assert!(validate_clone_limits(&c, None).is_ok());
         // a clone that is not promotable promotes nothing
         let c = clone_config(3, &[("clone-max", "2"), ("promoted-max", "3")], false);
-        assert!(validate_clone_limits(&c).is_ok());
+        assert!(validate_clone_limits(&c, None).is_ok());
+    }
+
+    #[test]
+    fn an_unchanged_clone_over_the_bound_does_not_block_other_changes() {
+        let before = clone_config(3, &[("clone-max", "3")], false);
+        let mut fewer = before.clone();
+        fewer.nodes.pop();
+        // the node list shrank in the same change: refused
+        assert_eq!(
+            validate_clone_limits(&fewer, Some(&before))
+                .unwrap_err()
+                .to_string(),
+            "clone 'web-clone': clone-max 3 exceeds nodes (2) x clone-node-max (1)"
+        );
+        // already over the bound, and a change elsewhere: let through
+        let mut other = fewer.clone();
+        other.resources.push(prim("other"));
+        assert!(validate_clone_limits(&other, Some(&fewer)).is_ok());
+        // raising it further is a change of the clone: refused
+        let mut raised = fewer.clone();
+        if let Resource::Clone(c) = &mut raised.resources[0] {
+            c.meta.insert("clone-max".into(), "4".into());
+        }
+        assert!(validate_clone_limits(&raised, Some(&fewer)).is_err());
     }
 }
