@@ -125,13 +125,18 @@ pub(crate) fn members(node: &Node, within: Duration, since: Instant) -> Members 
 
 /// The membership changes that make the replicated status match who is up.
 /// `lost`: the nodes this DC may declare lost (heard from, then silent for
-/// node-timeout; or never heard from once its grace period is over). An
-/// unclean node stays unclean until fenced.
+/// node-timeout; or never heard from once its grace period is over); with
+/// STONITH they become `Unclean` (fenced before anything they ran is
+/// recovered). Without STONITH a lost node becomes `Down` only when it is
+/// also in `long_silent`: silent for [`crate::quorum::down_after`] (its
+/// lease plus the stops it runs on losing quorum). An unclean node stays
+/// unclean until fenced.
 pub fn membership_changes(
     config: &Config,
     status: &Status,
     up: &BTreeSet<String>,
     lost: &BTreeSet<String>,
+    long_silent: &BTreeSet<String>,
 ) -> Vec<Command> {
     let stonith = crate::fencer::stonith_enabled(config);
     let mut out = Vec::new();
@@ -144,12 +149,15 @@ pub fn membership_changes(
         let is_up = up.contains(&n.name);
         let state = match (is_up, membership) {
             (true, Membership::Offline | Membership::Pending) => Some(NodeState::Joined),
-            (false, Membership::Online | Membership::Pending) if lost.contains(&n.name) => {
-                Some(if stonith {
-                    NodeState::Unclean
-                } else {
-                    NodeState::Down
-                })
+            (false, Membership::Online | Membership::Pending)
+                if stonith && lost.contains(&n.name) =>
+            {
+                Some(NodeState::Unclean)
+            }
+            (false, Membership::Online | Membership::Pending)
+                if lost.contains(&n.name) && long_silent.contains(&n.name) =>
+            {
+                Some(NodeState::Down)
             }
             _ => None,
         };
@@ -522,6 +530,11 @@ pub async fn run(
                             if ops.is_empty() {
                                 remote_in_flight.remove(&a.node);
                             } else {
+                                if remote_in_flight.get(&a.node) != Some(&ops) {
+                                    let what: Vec<String> =
+                                        ops.iter().map(|o| format!("{} {}", o.action, o.key)).collect();
+                                    tracing::info!(node = %a.node, "in flight for an earlier DC (busy until done): {}", what.join(", "));
+                                }
                                 remote_in_flight.insert(a.node, ops);
                             }
                         }
@@ -573,19 +586,23 @@ pub async fn run(
                 }
             }
         }
+        // One node-timeout for the cluster, from the replicated configuration.
+        let node_timeout = node.sm.read(|st| {
+            crate::quorum::cluster_node_timeout(&st.config, st.config_epoch, settings.node_timeout)
+        });
         let Members {
             addrs,
             up,
             heard,
             voters_up,
             voters,
-        } = members(&node, settings.node_timeout, since);
+        } = members(&node, node_timeout, since);
         if voters_up * 2 <= voters && crate::two_node::active(&node) {
             // Two-node mode without the peer: nothing can be committed; the
             // takeover (two_node) fences the peer first.
             continue;
         }
-        let grace_over = since.elapsed() > settings.node_timeout * 2;
+        let grace_over = since.elapsed() > node_timeout * 2;
         // A new DC first hears from every member (Pacemaker's join round):
         // a node it has not heard from yet would look unseen, and unseen
         // nodes are fenced (startup-fencing).
@@ -600,9 +617,21 @@ pub async fn run(
                 .filter(|n| !up.contains(n) && (grace_over || heard.contains(n)))
                 .collect()
         });
+        // Without STONITH a lost node is Down (its resources recovered
+        // elsewhere) only once it has had the time to stop them itself: its
+        // lease, then its stops (quorum::down_after).
+        let long_silent: BTreeSet<String> = node.sm.read(|s| {
+            lost.iter()
+                .filter(|n| {
+                    let d = crate::quorum::down_after(&s.config, &s.status, n, node_timeout);
+                    since.elapsed() >= d && !members(&node, d, since).up.contains(*n)
+                })
+                .cloned()
+                .collect()
+        });
         let changes = node
             .sm
-            .read(|s| membership_changes(&s.config, &s.status, &up, &lost));
+            .read(|s| membership_changes(&s.config, &s.status, &up, &lost, &long_silent));
         if !changes.is_empty() {
             for c in changes {
                 tracing::info!("membership: {c:?}");

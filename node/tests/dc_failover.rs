@@ -252,7 +252,7 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
             break;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(60),
+            t0.elapsed() < Duration::from_secs(120),
             "no start dispatched: {}",
             log_of(&c, &dc)
         );
@@ -332,6 +332,14 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
         on(&v, "d"),
         v["dc"],
     );
+    for n in &others {
+        for l in log_of(&c, n)
+            .lines()
+            .filter(|l| l.contains("in flight for an earlier DC"))
+        {
+            eprintln!("{n}: {l}");
+        }
+    }
     let violations = violations.lock().unwrap();
     assert!(
         violations.is_empty(),
