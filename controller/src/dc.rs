@@ -155,7 +155,9 @@ pub enum DcWrite {
         state: MemberState,
         boot: Option<u64>,
     },
-    Fencing { event: FencingEvent },
+    Fencing {
+        event: FencingEvent,
+    },
 }
 
 /// What the runtime must do.
@@ -264,7 +266,7 @@ impl Dc {
         }
         // This DC did not run for a while (SIGSTOP, a stalled runtime): the
         // silence it saw is its own, so nobody is blamed for it.
-        if let Some(last) = self.last_step {
+        if let Some(last) = self.last_step.filter(|_| self.design.fencing_tokens) {
             let gap = now.saturating_sub(last);
             if gap > STALL_MS {
                 for t in self.heard.values_mut() {
@@ -377,7 +379,10 @@ impl Dc {
                 return out;
             }
         } else if now < self.since + 2 * self.settings.node_timeout_ms
-            && view.members.iter().any(|m| !self.heard.contains_key(&m.name))
+            && view
+                .members
+                .iter()
+                .any(|m| !self.heard.contains_key(&m.name))
         {
             return out;
         }
@@ -484,9 +489,7 @@ impl Dc {
                 (true, Membership::Online) if self.restarted(name, view) => {
                     Some(MemberState::Joined)
                 }
-                (false, Membership::Online | Membership::Pending) => {
-                    self.lost_as(now, name, view)
-                }
+                (false, Membership::Online | Membership::Pending) => self.lost_as(now, name, view),
                 _ => None,
             };
             if let Some(s) = state {
@@ -687,5 +690,218 @@ pub fn authorize(design: Design, origin: &Origin<'_>, write: &WriteKind<'_>) -> 
             "membership and fencing are recorded by the DC alone".into(),
         )),
         (Origin::Client, _) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ha_scheduler::model::NodeStatus;
+
+    fn config(stonith: bool) -> Config {
+        ha_scheduler::crm::read_crm(&format!(
+            "node n1\nnode n2\nprimitive r1 ocf:heartbeat:Dummy op stop timeout=7s\n\
+             property stonith-enabled={stonith}\n"
+        ))
+        .expect("config")
+    }
+
+    fn members() -> Vec<Member> {
+        ["n1", "n2"]
+            .iter()
+            .map(|n| Member {
+                name: n.to_string(),
+                voter: true,
+            })
+            .collect()
+    }
+
+    fn online(nodes: &[&str]) -> Status {
+        let mut s = Status::default();
+        for n in nodes {
+            let mut ns = NodeStatus {
+                membership: Membership::Online,
+                ..Default::default()
+            };
+            ns.transient_attributes.insert(BOOT_ATTR.into(), "1".into());
+            s.nodes.insert(n.to_string(), ns);
+        }
+        s
+    }
+
+    fn view<'a>(c: &'a Config, s: &'a Status, m: &'a [Member], v: u64) -> View<'a> {
+        View {
+            me: "n1",
+            config: c,
+            status: s,
+            state_version: v,
+            members: m,
+            leader_term: Some(3),
+        }
+    }
+
+    fn query(node: &str) -> Effect {
+        Effect::QueryInFlight {
+            term: 3,
+            node: node.into(),
+        }
+    }
+
+    #[test]
+    fn a_new_dc_asks_every_member_then_joins_them_with_their_boot() {
+        let (c, s, m) = (config(true), Status::default(), members());
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        let joined = |node: &str, boot: Option<u64>| Effect::Propose {
+            term: 3,
+            write: DcWrite::NodeState {
+                node: node.into(),
+                state: MemberState::Joined,
+                boot,
+            },
+        };
+        // The DC itself is up from the start; n2 once it answers.
+        assert_eq!(
+            dc.step(0, Input::Tick, &view(&c, &s, &m, 1)),
+            vec![query("n1"), query("n2"), joined("n1", None)]
+        );
+        let e = dc.step(
+            10,
+            Input::InFlight {
+                node: "n2".into(),
+                boot: 9,
+                ops: vec![],
+            },
+            &view(&c, &s, &m, 1),
+        );
+        assert_eq!(e, vec![joined("n2", Some(9))]);
+    }
+
+    #[test]
+    fn a_silent_member_is_unclean_after_node_timeout_with_fencing() {
+        let (c, s, m) = (config(true), online(&["n1", "n2"]), members());
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        dc.step(0, Input::Tick, &view(&c, &s, &m, 1));
+        dc.step(
+            50,
+            Input::Heard {
+                node: "n2".into(),
+                boot: 1,
+            },
+            &view(&c, &s, &m, 1),
+        );
+        for t in (100..=1600).step_by(100) {
+            let e = dc.step(t, Input::Tick, &view(&c, &s, &m, 1));
+            assert!(
+                !e.iter().any(|e| matches!(e, Effect::Propose { .. })),
+                "t={t}: {e:?}"
+            );
+        }
+        let e = dc.step(1700, Input::Tick, &view(&c, &s, &m, 1));
+        assert_eq!(
+            e,
+            vec![Effect::Propose {
+                term: 3,
+                write: DcWrite::NodeState {
+                    node: "n2".into(),
+                    state: MemberState::Unclean,
+                    boot: None
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn without_fencing_down_waits_for_the_largest_stop_timeout() {
+        let (c, s, m) = (config(false), online(&["n1", "n2"]), members());
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        dc.step(0, Input::Tick, &view(&c, &s, &m, 1));
+        dc.step(
+            50,
+            Input::Heard {
+                node: "n2".into(),
+                boot: 1,
+            },
+            &view(&c, &s, &m, 1),
+        );
+        let proposes = |e: &[Effect]| e.iter().any(|e| matches!(e, Effect::Propose { .. }));
+        let mut t = 100;
+        while t <= 50 + 1600 + 7000 {
+            assert!(
+                !proposes(&dc.step(t, Input::Tick, &view(&c, &s, &m, 1))),
+                "t={t}"
+            );
+            t += 100;
+        }
+        assert!(proposes(&dc.step(t, Input::Tick, &view(&c, &s, &m, 1))));
+    }
+
+    #[test]
+    fn a_stalled_dc_blames_nobody_for_its_own_silence() {
+        let (c, s, m) = (config(true), online(&["n1", "n2"]), members());
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        dc.step(0, Input::Tick, &view(&c, &s, &m, 1));
+        dc.step(
+            50,
+            Input::Heard {
+                node: "n2".into(),
+                boot: 1,
+            },
+            &view(&c, &s, &m, 1),
+        );
+        // SIGSTOP for 2.6 s: the next step comes late.
+        let e = dc.step(2700, Input::Tick, &view(&c, &s, &m, 1));
+        assert!(
+            !e.iter().any(|e| matches!(e, Effect::Propose { .. })),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_plan_of_an_older_state_is_not_dispatched_and_dispatches_carry_the_term() {
+        let (c, m) = (config(true), members());
+        let s = online(&["n1", "n2"]);
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        dc.step(0, Input::Tick, &view(&c, &s, &m, 5));
+        for n in ["n1", "n2"] {
+            dc.step(
+                10,
+                Input::InFlight {
+                    node: n.into(),
+                    boot: 1,
+                    ops: vec![],
+                },
+                &view(&c, &s, &m, 5),
+            );
+        }
+        let t = ha_scheduler::schedule(&c, &s, 0);
+        assert!(!t.actions.is_empty());
+        let e = dc.step(
+            20,
+            Input::Planned {
+                based_on: 4,
+                transition: t.clone(),
+            },
+            &view(&c, &s, &m, 5),
+        );
+        assert!(
+            !e.iter().any(|e| matches!(e, Effect::Dispatch { .. })),
+            "{e:?}"
+        );
+        let e = dc.step(
+            30,
+            Input::Planned {
+                based_on: 5,
+                transition: t,
+            },
+            &view(&c, &s, &m, 5),
+        );
+        assert!(
+            e.iter()
+                .any(|e| matches!(e, Effect::Dispatch { term: 3, .. })),
+            "{e:?}"
+        );
+        assert!(e
+            .iter()
+            .all(|e| !matches!(e, Effect::Dispatch { term, .. } if *term != 3)));
     }
 }

@@ -103,8 +103,13 @@ mod tests {
     fn a_follower_stops_once_a_lease_after_the_last_contact_and_rejoins_when_back() {
         let mut l = Lease::new(0, 1000);
         assert_eq!(l.step(100, LeaseInput::LeaderContact, &FOLLOWER), vec![]);
-        assert_eq!(l.step(2000, LeaseInput::Tick, &FOLLOWER), vec![]);
-        assert_eq!(l.step(2100, LeaseInput::Tick, &FOLLOWER), vec![LeaseEffect::StopAll]);
+        assert_eq!(l.step(1100, LeaseInput::Tick, &FOLLOWER), vec![]);
+        // Lease over at 1100, but the start-up grace runs to 2000.
+        assert_eq!(l.step(1999, LeaseInput::Tick, &FOLLOWER), vec![]);
+        assert_eq!(
+            l.step(2000, LeaseInput::Tick, &FOLLOWER),
+            vec![LeaseEffect::StopAll]
+        );
         assert_eq!(l.step(2200, LeaseInput::Tick, &FOLLOWER), vec![]);
         assert_eq!(
             l.step(3000, LeaseInput::LeaderContact, &FOLLOWER),
@@ -114,18 +119,30 @@ mod tests {
 
     #[test]
     fn a_leader_that_steps_down_keeps_the_lease_it_held() {
-        let leader = LeaseView { leader_has_majority: Some(true), ..FOLLOWER };
+        let leader = LeaseView {
+            leader_has_majority: Some(true),
+            ..FOLLOWER
+        };
         let mut l = Lease::new(0, 1000);
         assert_eq!(l.step(5000, LeaseInput::Tick, &leader), vec![]);
         assert_eq!(l.step(5100, LeaseInput::Tick, &FOLLOWER), vec![]);
-        assert_eq!(l.step(6100, LeaseInput::Tick, &FOLLOWER), vec![LeaseEffect::StopAll]);
+        assert_eq!(
+            l.step(6100, LeaseInput::Tick, &FOLLOWER),
+            vec![LeaseEffect::StopAll]
+        );
     }
 
     #[test]
     fn freeze_ignore_and_two_node_do_not_stop() {
         for v in [
-            LeaseView { stops_without_quorum: false, ..FOLLOWER },
-            LeaseView { two_node: true, ..FOLLOWER },
+            LeaseView {
+                stops_without_quorum: false,
+                ..FOLLOWER
+            },
+            LeaseView {
+                two_node: true,
+                ..FOLLOWER
+            },
         ] {
             let mut l = Lease::new(0, 1000);
             assert_eq!(l.step(5000, LeaseInput::Tick, &v), vec![]);
@@ -134,9 +151,15 @@ mod tests {
 
     #[test]
     fn a_leader_without_a_majority_stops() {
-        let v = LeaseView { leader_has_majority: Some(false), ..FOLLOWER };
+        let v = LeaseView {
+            leader_has_majority: Some(false),
+            ..FOLLOWER
+        };
         let mut l = Lease::new(0, 1000);
         assert_eq!(l.step(1999, LeaseInput::Tick, &v), vec![]);
-        assert_eq!(l.step(2000, LeaseInput::Tick, &v), vec![LeaseEffect::StopAll]);
+        assert_eq!(
+            l.step(2000, LeaseInput::Tick, &v),
+            vec![LeaseEffect::StopAll]
+        );
     }
 }

@@ -36,7 +36,8 @@ pub struct Design {
     /// DC writes and dispatches carry the DC's term; apply rejects a DC write
     /// whose term is not its entry's; the DC never forwards its own writes;
     /// executors refuse older terms; fencing runs only after the DC has
-    /// confirmed it still leads. (Hole 1.)
+    /// confirmed it still leads; a DC that stalled blames nobody for its
+    /// own silence. (Hole 1.)
     pub fencing_tokens: bool,
     /// A start / promote / migration is recorded as pending before the agent
     /// runs, the agent runs to completion without its caller, and a new DC

@@ -76,8 +76,7 @@ pub fn may_lead_alone(design: Design, s: BootState, override_risk: bool) -> Resu
     if !s.single_voter {
         return Err(Refused("two voters: it needs its peer".into()));
     }
-    if !design.survivor_record || override_risk || s.peer_confirms_not_member || s.peer_known_down
-    {
+    if !design.survivor_record || override_risk || s.peer_confirms_not_member || s.peer_known_down {
         return Ok(());
     }
     Err(Refused(
@@ -117,17 +116,30 @@ mod tests {
 
     #[test]
     fn with_any_two_views_at_most_one_side_fences_at_once() {
-        for (pa_a, pb_a, pa_b, pb_b) in [(0, 0, 0, 0), (10, 0, 0, 10), (0, 10, 10, 0), (5, 5, 0, 9)] {
+        for (pa_a, pb_a, pa_b, pb_b) in [(0, 0, 0, 0), (10, 0, 0, 10), (0, 10, 10, 0), (5, 5, 0, 9)]
+        {
             let a = fence_delay(
                 Design::default(),
-                Side { id: 1, priority: pa_a },
-                Side { id: 2, priority: pb_a },
+                Side {
+                    id: 1,
+                    priority: pa_a,
+                },
+                Side {
+                    id: 2,
+                    priority: pb_a,
+                },
                 D,
             );
             let b = fence_delay(
                 Design::default(),
-                Side { id: 2, priority: pb_b },
-                Side { id: 1, priority: pa_b },
+                Side {
+                    id: 2,
+                    priority: pb_b,
+                },
+                Side {
+                    id: 1,
+                    priority: pa_b,
+                },
                 D,
             );
             assert!(a.abs_diff(b) >= D.base_ms, "{a} vs {b}");
@@ -139,8 +151,24 @@ mod tests {
         // Node 1 sees itself running the resources (switchover applied),
         // node 2 has not applied it and sees itself running them.
         let l = Design::legacy();
-        let a = fence_delay(l, Side { id: 1, priority: 10 }, Side { id: 2, priority: 0 }, D);
-        let b = fence_delay(l, Side { id: 2, priority: 10 }, Side { id: 1, priority: 0 }, D);
+        let a = fence_delay(
+            l,
+            Side {
+                id: 1,
+                priority: 10,
+            },
+            Side { id: 2, priority: 0 },
+            D,
+        );
+        let b = fence_delay(
+            l,
+            Side {
+                id: 2,
+                priority: 10,
+            },
+            Side { id: 1, priority: 0 },
+            D,
+        );
         assert_eq!((a, b), (0, 0));
     }
 
@@ -155,16 +183,26 @@ mod tests {
     fn a_fenced_node_cannot_unblock_without_naming_the_risk() {
         assert!(may_unblock(Design::default(), BOOT, false).is_err());
         assert!(may_unblock(Design::default(), BOOT, true).is_ok());
-        let down = BootState { peer_known_down: true, ..BOOT };
+        let down = BootState {
+            peer_known_down: true,
+            ..BOOT
+        };
         assert!(may_unblock(Design::default(), down, false).is_ok());
         assert!(may_unblock(Design::legacy(), BOOT, false).is_ok());
     }
 
     #[test]
     fn a_former_survivor_leads_alone_only_once_the_peer_confirms() {
-        let s = BootState { single_voter: true, was_survivor: true, ..BOOT };
+        let s = BootState {
+            single_voter: true,
+            was_survivor: true,
+            ..BOOT
+        };
         assert!(may_lead_alone(Design::default(), s, false).is_err());
-        let ok = BootState { peer_confirms_not_member: true, ..s };
+        let ok = BootState {
+            peer_confirms_not_member: true,
+            ..s
+        };
         assert!(may_lead_alone(Design::default(), ok, false).is_ok());
         assert!(may_lead_alone(Design::default(), s, true).is_ok());
         assert!(may_lead_alone(Design::legacy(), s, false).is_ok());

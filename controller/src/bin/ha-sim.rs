@@ -61,17 +61,27 @@ fn random(args: &[String]) -> Result<ExitCode, String> {
         .ok_or("random needs a count")?;
     let first = value(args, "--seed")?.unwrap_or(1);
     let threads = value(args, "--threads")?
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|p| p.get() as u64).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|p| p.get() as u64)
+                .unwrap_or(1)
+        })
         .max(1);
     let next = Arc::new(AtomicU64::new(0));
-    let faults = Arc::new(Mutex::new(std::collections::BTreeMap::<&'static str, u64>::new()));
+    let faults = Arc::new(Mutex::new(
+        std::collections::BTreeMap::<&'static str, u64>::new(),
+    ));
     let failing = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
     let violations = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..threads {
-        let (next, faults, failing, violations) =
-            (next.clone(), faults.clone(), failing.clone(), violations.clone());
+        let (next, faults, failing, violations) = (
+            next.clone(),
+            faults.clone(),
+            failing.clone(),
+            violations.clone(),
+        );
         handles.push(std::thread::spawn(move || loop {
             let k = next.fetch_add(1, Ordering::SeqCst);
             if k >= n {
@@ -96,7 +106,8 @@ fn random(args: &[String]) -> Result<ExitCode, String> {
         }));
     }
     for h in handles {
-        h.join().map_err(|_| "a simulation thread panicked".to_string())?;
+        h.join()
+            .map_err(|_| "a simulation thread panicked".to_string())?;
     }
     let secs = started.elapsed().as_secs_f64();
     let faults = faults.lock().map_err(|_| "poisoned")?.clone();
@@ -114,7 +125,11 @@ fn random(args: &[String]) -> Result<ExitCode, String> {
     );
     let v = violations.load(Ordering::SeqCst);
     println!("simulated {n} schedules ({total} faults): {v} invariant violations");
-    Ok(if v == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if v == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn replay(args: &[String]) -> Result<ExitCode, String> {
@@ -130,7 +145,11 @@ fn replay(args: &[String]) -> Result<ExitCode, String> {
     for v in &o.violations {
         println!("violation: {v}");
     }
-    Ok(if o.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if o.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn scenarios(args: &[String]) -> Result<ExitCode, String> {
@@ -157,12 +176,24 @@ fn scenarios(args: &[String]) -> Result<ExitCode, String> {
         for line in &o.trace {
             println!("{line}");
         }
-        let verdict = if o.violations.is_empty() { "ok" } else { "VIOLATED" };
+        let verdict = if o.violations.is_empty() {
+            "ok"
+        } else {
+            "VIOLATED"
+        };
         println!(
             "{} ({}): {verdict}{}",
             s.name,
-            if legacy { format!("without {}", s.mechanism) } else { "design".into() },
-            if o.violations.is_empty() { String::new() } else { format!(": {}", o.violations[0]) }
+            if legacy {
+                format!("without {}", s.mechanism)
+            } else {
+                "design".into()
+            },
+            if o.violations.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", o.violations[0])
+            }
         );
         if !o.violations.is_empty() {
             bad += 1;
@@ -171,5 +202,9 @@ fn scenarios(args: &[String]) -> Result<ExitCode, String> {
             println!("  refused: {:?}", o.refused);
         }
     }
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -100,12 +100,16 @@ pub enum Trigger {
     /// `delay_ms` after a start of `rsc` is dispatched, `kill -9` the DC.
     CrashDcAfterDispatch {
         rsc: String,
+        /// Only a start on this node.
+        node: usize,
         delay_ms: Millis,
         down_ms: Millis,
     },
     /// `delay_ms` after a start of `rsc` is dispatched, isolate its node.
     IsolateAfterDispatch {
         rsc: String,
+        /// Only a start on this node.
+        node: usize,
         delay_ms: Millis,
         ms: Millis,
     },
@@ -273,33 +277,99 @@ struct Node {
 
 #[derive(Debug, Clone)]
 enum Msg {
-    Append { term: u64, log: Log, commit: usize },
-    AppendOk { term: u64, len: usize, boot: u64 },
-    AppendReject { term: u64 },
-    Vote { term: u64, last_term: u64, last_len: usize },
-    VoteReply { term: u64, granted: bool },
-    Forward { cmd: Cmd, uid: u64, origin: usize, node_cert: bool },
-    Dispatch { term: u64, action: Action, dc_boot: u64 },
-    DispatchReply { key: ActionKey, ok: bool },
-    Query { term: u64 },
-    InFlight { boot: u64, ops: Vec<InFlightOp> },
-    Hello { single_voter: bool },
+    Append {
+        term: u64,
+        log: Log,
+        commit: usize,
+    },
+    AppendOk {
+        term: u64,
+        len: usize,
+        boot: u64,
+    },
+    AppendReject {
+        term: u64,
+    },
+    Vote {
+        term: u64,
+        last_term: u64,
+        last_len: usize,
+    },
+    VoteReply {
+        term: u64,
+        granted: bool,
+    },
+    Forward {
+        cmd: Cmd,
+        uid: u64,
+        origin: usize,
+        node_cert: bool,
+    },
+    Dispatch {
+        term: u64,
+        action: Action,
+        dc_boot: u64,
+    },
+    DispatchReply {
+        key: ActionKey,
+        ok: bool,
+    },
+    Query {
+        term: u64,
+    },
+    InFlight {
+        boot: u64,
+        ops: Vec<InFlightOp>,
+    },
+    Hello {
+        single_voter: bool,
+    },
     NotMember,
 }
 
 #[derive(Debug, Clone)]
 enum Ev {
     Tick(usize),
-    Deliver { from: usize, to: usize, msg: Msg },
-    AgentDone { node: usize, boot: u64, rsc: String, rc: i32, op_status: i32 },
-    PlanDone { node: usize, boot: u64, based_on: u64, t: Rc<Transition> },
-    FenceDone { node: usize, boot: u64, event: FencingEvent, two_node: bool },
-    PowerOff { node: usize },
-    PowerOn { node: usize },
-    Restart { node: usize },
+    Deliver {
+        from: usize,
+        to: usize,
+        msg: Msg,
+    },
+    AgentDone {
+        node: usize,
+        boot: u64,
+        rsc: String,
+        rc: i32,
+        op_status: i32,
+    },
+    PlanDone {
+        node: usize,
+        boot: u64,
+        based_on: u64,
+        t: Rc<Transition>,
+    },
+    FenceDone {
+        node: usize,
+        boot: u64,
+        event: FencingEvent,
+        two_node: bool,
+    },
+    PowerOff {
+        node: usize,
+    },
+    PowerOn {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
     Heal(Heal),
     Fault(Fault),
-    DispatchTimeout { node: usize, boot: u64, key: ActionKey },
+    DispatchTimeout {
+        node: usize,
+        boot: u64,
+        key: ActionKey,
+    },
     HealAll,
 }
 
@@ -599,7 +669,14 @@ impl Sim {
         let d = self.rng.range(1, 4) + self.rng.range(0, self.extra_delay);
         if self.dup_pct > 0 && self.rng.chance(self.dup_pct as f64 / 100.0) {
             let d2 = self.rng.range(1, 4 + self.extra_delay);
-            self.at(d2, Ev::Deliver { from, to, msg: msg.clone() });
+            self.at(
+                d2,
+                Ev::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
         }
         self.at(d, Ev::Deliver { from, to, msg });
     }
@@ -609,7 +686,11 @@ impl Sim {
         let until = self.nodes[node].paused_until;
         if until > self.now {
             // After SIGCONT the network is read before the timers fire.
-            let at = if matches!(ev, Ev::Tick(_)) { until + 1 } else { until };
+            let at = if matches!(ev, Ev::Tick(_)) {
+                until + 1
+            } else {
+                until
+            };
             self.seq += 1;
             self.queue.insert((at, self.seq), ev.clone());
             return true;
@@ -707,7 +788,13 @@ impl Sim {
                 if self.alive(node) && self.nodes[node].boot == boot {
                     let inflight = self.nodes[node].dc.in_flight().any(|k| *k == key);
                     if inflight {
-                        self.dc_step(node, Input::ActionDone { action: key, ok: false });
+                        self.dc_step(
+                            node,
+                            Input::ActionDone {
+                                action: key,
+                                ok: false,
+                            },
+                        );
                     }
                 }
             }
@@ -891,7 +978,7 @@ impl Sim {
                 ms,
             } => {
                 self.count_fault("drop/dup/delay");
-                        self.drop_pct = drop_pct;
+                self.drop_pct = drop_pct;
                 self.dup_pct = dup_pct;
                 self.extra_delay = extra_delay_ms;
                 self.at(ms, Ev::Heal(Heal::Lossy));
@@ -1095,8 +1182,7 @@ impl Sim {
                 peer_confirms_not_member: n.two.peer_confirms,
             };
             // A survivor that never went down leads on.
-            return !n.two.waiting
-                || two_node::may_lead_alone(self.spec.design, s, false).is_ok();
+            return !n.two.waiting || two_node::may_lead_alone(self.spec.design, s, false).is_ok();
         }
         true
     }
@@ -1270,7 +1356,11 @@ impl Sim {
                 let name = self.nodes[from].name.clone();
                 self.dc_step(to, Input::Heard { node: name, boot });
             }
-            Msg::AppendReject { term } | Msg::VoteReply { term, granted: false } => {
+            Msg::AppendReject { term }
+            | Msg::VoteReply {
+                term,
+                granted: false,
+            } => {
                 if term > self.nodes[to].term {
                     let n = &mut self.nodes[to];
                     n.term = term;
@@ -1517,8 +1607,12 @@ impl Sim {
             Cmd::Noop => {}
             Cmd::Config(c) => {
                 if let Err(err) = ha_scheduler::validate::validate(c) {
-                    let _ = err;
-                    return; // rejected: nothing changes (checked below)
+                    // The old validation had no bound on clone counts.
+                    let unbounded =
+                        !design.scheduler_off_runtime && err.to_string().contains("clone-max");
+                    if !unbounded {
+                        return; // rejected: nothing changes
+                    }
                 }
                 st.config = (**c).clone();
                 st.version += 1;
@@ -1596,12 +1690,15 @@ impl Sim {
                     } else {
                         ("ocf", "heartbeat", "Dummy")
                     };
-                    let h = ns.history.entry(u.rsc.clone()).or_insert_with(|| ResourceHistory {
-                        class: class.into(),
-                        provider: Some(provider.into()),
-                        agent: agent.into(),
-                        ops: Vec::new(),
-                    });
+                    let h = ns
+                        .history
+                        .entry(u.rsc.clone())
+                        .or_insert_with(|| ResourceHistory {
+                            class: class.into(),
+                            provider: Some(provider.into()),
+                            agent: agent.into(),
+                            ops: Vec::new(),
+                        });
                     match h.ops.iter_mut().find(|o| o.id == u.op.id) {
                         Some(slot) => *slot = u.op.clone(),
                         None => h.ops.push(u.op.clone()),
@@ -1632,16 +1729,22 @@ impl Sim {
         // decides, not the DC.
         let two_node_alone = self.spec.two_node
             && n.voters.len() == 2
-            && n.voters
-                .iter()
-                .any(|&v| v != i && n.peer_heard.get(&v).is_none_or(|t| self.now > t + NODE_TIMEOUT_MS));
+            && n.voters.iter().any(|&v| {
+                v != i
+                    && n.peer_heard
+                        .get(&v)
+                        .is_none_or(|t| self.now > t + NODE_TIMEOUT_MS)
+            });
         let leader_term = if two_node_alone { None } else { leader_term };
         let leader_term = if input == Input::Tick {
             self.nodes[i].stale_leader_term.take().or(leader_term)
         } else {
             leader_term
         };
-        let mut dc = std::mem::replace(&mut self.nodes[i].dc, Dc::new(self.spec.design, dc_settings()));
+        let mut dc = std::mem::replace(
+            &mut self.nodes[i].dc,
+            Dc::new(self.spec.design, dc_settings()),
+        );
         let effects = {
             let n = &self.nodes[i];
             let view = View {
@@ -1675,17 +1778,15 @@ impl Sim {
             }
             Effect::Plan { based_on } => self.plan(i, based_on),
             Effect::Dispatch { term, action } => {
-                let Some(j) = self.index(&action.node) else { return };
+                let Some(j) = self.index(&action.node) else {
+                    return;
+                };
                 let key = ActionKey::of(&action);
                 let boot = self.nodes[i].boot;
                 self.fire_dispatch_triggers(&action);
                 self.at(
                     OP_TIMEOUT_MS + 5000,
-                    Ev::DispatchTimeout {
-                        node: i,
-                        boot,
-                        key,
-                    },
+                    Ev::DispatchTimeout { node: i, boot, key },
                 );
                 self.send(
                     i,
@@ -1710,14 +1811,16 @@ impl Sim {
             return;
         }
         let rsc = action.rsc.clone().unwrap_or_default();
+        let on = self.index(&action.node);
         let mut k = 0;
         while k < self.triggers.len() {
             match self.triggers[k].clone() {
                 Trigger::CrashDcAfterDispatch {
                     rsc: r,
+                    node,
                     delay_ms,
                     down_ms,
-                } if r == rsc => {
+                } if r == rsc && on == Some(node) => {
                     self.triggers.remove(k);
                     self.at(
                         delay_ms,
@@ -1729,9 +1832,10 @@ impl Sim {
                 }
                 Trigger::IsolateAfterDispatch {
                     rsc: r,
+                    node,
                     delay_ms,
                     ms,
-                } if r == rsc => {
+                } if r == rsc && on == Some(node) => {
                     self.triggers.remove(k);
                     if let Some(j) = self.index(&action.node) {
                         self.at(
@@ -1814,7 +1918,12 @@ impl Sim {
             let up = n
                 .voters
                 .iter()
-                .filter(|&&v| v == i || n.peer_heard.get(&v).is_some_and(|t| self.now <= t + NODE_TIMEOUT_MS))
+                .filter(|&&v| {
+                    v == i
+                        || n.peer_heard
+                            .get(&v)
+                            .is_some_and(|t| self.now <= t + NODE_TIMEOUT_MS)
+                })
                 .count();
             up * 2 > n.voters.len()
         });
@@ -1917,7 +2026,10 @@ impl Sim {
         let needs_pending = design.pending_ops
             && matches!(
                 action.kind,
-                ActionKind::Start | ActionKind::Promote | ActionKind::MigrateTo | ActionKind::MigrateFrom
+                ActionKind::Start
+                    | ActionKind::Promote
+                    | ActionKind::MigrateTo
+                    | ActionKind::MigrateFrom
             );
         let mut run = Run {
             action: action.clone(),
@@ -1949,13 +2061,7 @@ impl Sim {
         };
         let expected = match (&action.kind, interval_ms) {
             (ActionKind::Monitor { .. }, 0) => 7,
-            (ActionKind::Monitor { .. }, _) => {
-                if n.agents.get(&rsc) == Some(&Agent::Promoted) {
-                    8
-                } else {
-                    0
-                }
-            }
+            (ActionKind::Monitor { .. }, _) if n.agents.get(&rsc) == Some(&Agent::Promoted) => 8,
             _ => 0,
         };
         let id = if interval_ms > 0 {
@@ -2031,7 +2137,10 @@ impl Sim {
             if j != i
                 && self.nodes[j].powered
                 && (self.nodes[j].running || self.spec.stonith)
-                && self.nodes[j].agents.get(rsc).is_some_and(|a| *a != Agent::Stopped)
+                && self.nodes[j]
+                    .agents
+                    .get(rsc)
+                    .is_some_and(|a| *a != Agent::Stopped)
             {
                 let what = format!(
                     "{rsc} starts on n{} while n{}'s agent has it active (n{} not fenced)",
@@ -2064,7 +2173,11 @@ impl Sim {
         let Some(run) = run else {
             return; // killed half-way, or its executor is gone: nothing recorded
         };
-        let agent = self.nodes[i].agents.get(&rsc).copied().unwrap_or(Agent::Stopped);
+        let agent = self.nodes[i]
+            .agents
+            .get(&rsc)
+            .copied()
+            .unwrap_or(Agent::Stopped);
         let (new, rc) = match &run.action.kind {
             ActionKind::Start => (Agent::Active, rc),
             ActionKind::Stop => (Agent::Stopped, 0),
@@ -2088,10 +2201,8 @@ impl Sim {
             _ => (agent, rc),
         };
         self.nodes[i].agents.insert(rsc.clone(), new);
-        if matches!(run.action.kind, ActionKind::Stop | ActionKind::Start) {
-            if run.action.kind == ActionKind::Stop {
-                self.nodes[i].exec.monitors.remove(&rsc);
-            }
+        if run.action.kind == ActionKind::Stop {
+            self.nodes[i].exec.monitors.remove(&rsc);
         }
         self.nodes[i].exec.running.remove(&rsc);
         let update = self.op_update(i, &run.action, rc, op_status);
@@ -2114,7 +2225,10 @@ impl Sim {
             .running
             .iter()
             .filter(|(_, r)| !r.began)
-            .filter(|(_, r)| r.pending_uid.is_some_and(|u| self.nodes[i].state.uids.contains(&u)))
+            .filter(|(_, r)| {
+                r.pending_uid
+                    .is_some_and(|u| self.nodes[i].state.uids.contains(&u))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in ready {
@@ -2171,7 +2285,10 @@ impl Sim {
                 Some(Agent::Promoted) => 8,
                 _ => 7,
             };
-            self.nodes[i].exec.monitors.insert(rsc.clone(), (iv, rc, now + iv));
+            self.nodes[i]
+                .exec
+                .monitors
+                .insert(rsc.clone(), (iv, rc, now + iv));
             if rc != last {
                 let action = Action {
                     id: 0,
@@ -2213,8 +2330,7 @@ impl Sim {
             let n = &self.nodes[i];
             let confirmed = n.role == Role::Leader
                 && n.term == term
-                && n
-                    .voters
+                && n.voters
                     .iter()
                     .filter(|&&v| {
                         v == i
@@ -2230,7 +2346,15 @@ impl Sim {
             if !confirmed {
                 self.refused("fencing by a deposed DC");
                 event.reason = Some("not the DC any more".into());
-                self.at(1, Ev::FenceDone { node: i, boot, event, two_node });
+                self.at(
+                    1,
+                    Ev::FenceDone {
+                        node: i,
+                        boot,
+                        event,
+                        two_node,
+                    },
+                );
                 return;
             }
         }
@@ -2243,7 +2367,11 @@ impl Sim {
                 i + 1,
                 current.map(|(t, l)| format!("n{} (term {t})", l + 1))
             );
-            self.violate(Invariant::OnlyCurrentDc, format!("fence {t} {}", self.now), what);
+            self.violate(
+                Invariant::OnlyCurrentDc,
+                format!("fence {t} {}", self.now),
+                what,
+            );
         }
         match self.nodes[t].device {
             DeviceMode::Works => {
@@ -2253,16 +2381,40 @@ impl Sim {
                 let up = self.rng.range(3000, 8000);
                 self.at(400 + up, Ev::PowerOn { node: t });
                 event.succeeded = true;
-                self.at(500, Ev::FenceDone { node: i, boot, event, two_node });
+                self.at(
+                    500,
+                    Ev::FenceDone {
+                        node: i,
+                        boot,
+                        event,
+                        two_node,
+                    },
+                );
             }
             DeviceMode::Fails | DeviceMode::Lies => {
                 // A lie is caught by the verification (power status still on).
                 event.reason = Some("device failed or did not power off".into());
-                self.at(600, Ev::FenceDone { node: i, boot, event, two_node });
+                self.at(
+                    600,
+                    Ev::FenceDone {
+                        node: i,
+                        boot,
+                        event,
+                        two_node,
+                    },
+                );
             }
             DeviceMode::TimesOut => {
                 event.reason = Some("timed out".into());
-                self.at(10_000, Ev::FenceDone { node: i, boot, event, two_node });
+                self.at(
+                    10_000,
+                    Ev::FenceDone {
+                        node: i,
+                        boot,
+                        event,
+                        two_node,
+                    },
+                );
             }
         }
     }
@@ -2320,7 +2472,13 @@ impl Sim {
             return;
         }
         if n.two.waiting && !n.two.unblocked {
-            self.send(i, p, Msg::Hello { single_voter: false });
+            self.send(
+                i,
+                p,
+                Msg::Hello {
+                    single_voter: false,
+                },
+            );
             return; // wait_for_all
         }
         let lost = now > n.two.last_peer + NODE_TIMEOUT_MS && now > n.booted_at + NODE_TIMEOUT_MS;
@@ -2529,7 +2687,10 @@ impl Sim {
             let on: Vec<usize> = (0..self.nodes.len())
                 .filter(|&i| {
                     self.nodes[i].powered
-                        && self.nodes[i].agents.get(p).is_some_and(|a| *a != Agent::Stopped)
+                        && self.nodes[i]
+                            .agents
+                            .get(p)
+                            .is_some_and(|a| *a != Agent::Stopped)
                 })
                 .collect();
             // Failures ban a resource from a node until cleanup, as in
@@ -2544,12 +2705,19 @@ impl Sim {
                     })
             });
             if on.is_empty() && runnable {
-                let believed = ha_scheduler::current_placement(&self.nodes[l].state.config, status, EPOCH)
-                    .resources
-                    .get(p.as_str())
-                    .map(|r| r.nodes.join(","))
-                    .unwrap_or_default();
-                let what = format!("{p} runs nowhere by the agents (the DC believes: [{believed}]); "); let what = what + &format!("{p} runs nowhere {} ms after everything healed", self.spec.end_ms - self.spec.heal_ms);
+                let believed =
+                    ha_scheduler::current_placement(&self.nodes[l].state.config, status, EPOCH)
+                        .resources
+                        .get(p.as_str())
+                        .map(|r| r.nodes.join(","))
+                        .unwrap_or_default();
+                let what =
+                    format!("{p} runs nowhere by the agents (the DC believes: [{believed}]); ");
+                let what = what
+                    + &format!(
+                        "{p} runs nowhere {} ms after everything healed",
+                        self.spec.end_ms - self.spec.heal_ms
+                    );
                 self.violate(Invariant::StatusAgrees, p.clone(), what);
             }
         }
@@ -2590,7 +2758,9 @@ fn msg_kind(m: &Msg) -> u64 {
 
 fn msg_name(m: &Msg) -> String {
     match m {
-        Msg::Append { term, commit, log } => format!("append term={term} commit={commit} len={}", log.len()),
+        Msg::Append { term, commit, log } => {
+            format!("append term={term} commit={commit} len={}", log.len())
+        }
         Msg::AppendOk { term, len, .. } => format!("append-ok term={term} len={len}"),
         Msg::AppendReject { term } => format!("append-reject term={term}"),
         Msg::Vote { term, .. } => format!("vote? term={term}"),
@@ -2625,8 +2795,14 @@ fn cmd_name(c: &Cmd) -> String {
 fn short(ev: &Ev) -> String {
     match ev {
         Ev::AgentDone { node, rsc, rc, .. } => format!("agent n{} {rsc} done rc={rc}", node + 1),
-        Ev::PlanDone { node, based_on, t, .. } => {
-            format!("plan n{} v{based_on}: {} actions", node + 1, t.actions.len())
+        Ev::PlanDone {
+            node, based_on, t, ..
+        } => {
+            format!(
+                "plan n{} v{based_on}: {} actions",
+                node + 1,
+                t.actions.len()
+            )
         }
         Ev::FenceDone { node, event, .. } => format!(
             "fence by n{} of {} succeeded={}",

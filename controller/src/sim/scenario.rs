@@ -51,6 +51,7 @@ pub const SCENARIOS: [Scenario; 8] = [
             s.faults.push((6_100, Fault::Move { rsc: "r1".into(), to: 1 }));
             s.triggers.push(Trigger::CrashDcAfterDispatch {
                 rsc: "r1".into(),
+                node: 1,
                 delay_ms: 200,
                 down_ms: 20_000,
             });
@@ -92,6 +93,7 @@ pub const SCENARIOS: [Scenario; 8] = [
             s.faults.push((6_100, Fault::Move { rsc: "r1".into(), to: 2 }));
             s.triggers.push(Trigger::IsolateAfterDispatch {
                 rsc: "r1".into(),
+                node: 2,
                 delay_ms: 2_000,
                 ms: 30_000,
             });
@@ -156,17 +158,27 @@ pub fn random(design: Design, seed: u64) -> Spec {
         };
         let ms = r.range(300, 6_000);
         let f = match r.range(0, 17) {
-            0 => Fault::Crash { target, down_ms: r.range(100, 8_000) },
+            0 => Fault::Crash {
+                target,
+                down_ms: r.range(100, 8_000),
+            },
             1 => Fault::Pause { target, ms },
             2 | 3 => Fault::Isolate { target, ms },
-            4 => Fault::OneWay { from: node, to: (node + 1) % n, ms },
+            4 => Fault::OneWay {
+                from: node,
+                to: (node + 1) % n,
+                ms,
+            },
             5 => Fault::Lossy {
                 drop_pct: r.range(5, 40) as u8,
                 dup_pct: r.range(0, 20) as u8,
                 extra_delay_ms: r.range(0, 200),
                 ms,
             },
-            6 => Fault::ClockJump { target, by_s: r.range(0, 7200) as i64 - 3600 },
+            6 => Fault::ClockJump {
+                target,
+                by_s: r.range(0, 7200) as i64 - 3600,
+            },
             7 => Fault::Device {
                 node,
                 mode: *r
@@ -174,15 +186,29 @@ pub fn random(design: Design, seed: u64) -> Spec {
                     .unwrap_or(&DeviceMode::Fails),
                 ms: r.range(1_000, 20_000),
             },
-            8 => Fault::AgentDies { node, rsc: format!("r{}", r.range(1, 3)) },
+            8 => Fault::AgentDies {
+                node,
+                rsc: format!("r{}", r.range(1, 3)),
+            },
             9 => Fault::AgentHangs { node, ms },
             10 => Fault::AgentSlow { node, ms },
-            11 => Fault::RemoveResource { rsc: format!("r{}", r.range(1, 3)) },
-            12 => Fault::RenameResource { rsc: format!("r{}", r.range(1, 3)), to: "renamed".into() },
+            11 => Fault::RemoveResource {
+                rsc: format!("r{}", r.range(1, 3)),
+            },
+            12 => Fault::RenameResource {
+                rsc: format!("r{}", r.range(1, 3)),
+                to: "renamed".into(),
+            },
             13 => Fault::InvalidConfig,
-            14 => Fault::RogueFencing { from: node, target: (node + 1) % n },
+            14 => Fault::RogueFencing {
+                from: node,
+                target: (node + 1) % n,
+            },
             15 => Fault::Unblock { node },
-            16 => Fault::Move { rsc: format!("r{}", r.range(1, 3)), to: node },
+            16 => Fault::Move {
+                rsc: format!("r{}", r.range(1, 3)),
+                to: node,
+            },
             _ => Fault::HugeClone,
         };
         s.faults.push((t, f));
