@@ -504,3 +504,63 @@ async fn write_results(mut rx: mpsc::Receiver<Pending>, proposer: Arc<dyn Propos
         }
     }
 }
+
+/// Losing quorum (the lease, [`crate::quorum`]): stop everything now.
+impl Executor {
+    /// Stops every resource in `stops` (stop requests) at once, in
+    /// parallel, without recording (nothing commits without quorum) and
+    /// without the per-resource locks (an action holding one may wait for a
+    /// record that cannot commit). Every recurring monitor ends. A resource
+    /// with another action in flight (a start the DC sent before quorum was
+    /// lost) is probed every 200 ms while that action lasts and stopped
+    /// again whenever it is found running, so a start that completes after
+    /// the stop does not leave it running.
+    pub async fn stop_all_now(
+        self: &Arc<Self>,
+        stops: Vec<ExecRequest>,
+    ) -> Vec<(String, OpRecord)> {
+        self.cancel_all();
+        let mut set = tokio::task::JoinSet::new();
+        for req in stops {
+            let me = Arc::clone(self);
+            set.spawn(async move {
+                let mut op = me.run_once(&req).await;
+                let probe = ExecRequest {
+                    action: "monitor".into(),
+                    interval_ms: 0,
+                    expected_rc: 7,
+                    ..req.clone()
+                };
+                // Bounded: an in-flight entry lasts as long as its record
+                // is retried.
+                let until = tokio::time::Instant::now() + Duration::from_secs(120);
+                while me.other_action_in_flight(&req.key) && tokio::time::Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let p = me.run_once(&probe).await;
+                    if p.rc == 0 || p.rc == 8 {
+                        tracing::warn!(resource = %req.key, "running again after an action in flight: stopping it again");
+                        op = me.run_once(&req).await;
+                    }
+                }
+                (req.key, op)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(v) => out.push(v),
+                Err(e) => tracing::error!("a stop's task ended: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Whether an action other than a stop or a notification is in flight
+    /// for `key`.
+    fn other_action_in_flight(&self, key: &str) -> bool {
+        let m = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        m.values()
+            .any(|o| o.key == key && !matches!(o.action.as_str(), "stop" | "notify"))
+    }
+}

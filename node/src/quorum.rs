@@ -41,13 +41,102 @@ pub fn heard_within(node: &Node, d: Duration) -> bool {
     node.quorum.heard_within(d)
 }
 
+/// `node-timeout` when the configuration does not set it.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1600);
+/// A stop without a configured timeout (Pacemaker's default op timeout).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// What the DC waits beyond node-timeout + the stops: the lease's tick
+/// (100 ms) and scheduling on a loaded node.
+pub const DOWN_MARGIN: Duration = Duration::from_millis(500);
+
+/// The `node-timeout` cluster property, checked
+/// ([`ha_scheduler::options::node_timeout`]: 500 ms..=120 s); `None` when
+/// not set. The error names the property.
+pub fn node_timeout_property(
+    config: &ha_scheduler::model::Config,
+) -> Result<Option<Duration>, String> {
+    ha_scheduler::options::node_timeout(config).map_err(|e| e.to_string())
+}
+
+/// The cluster's node-timeout: one value for the whole cluster, the
+/// replicated `node-timeout` property (default [`DEFAULT_NODE_TIMEOUT`]);
+/// a node's own `node_timeout_ms` (its TOML) counts only before any
+/// configuration was loaded (`config_epoch` 0). An invalid value (only a
+/// configuration older than the check can hold one) counts as unset.
+pub fn cluster_node_timeout(
+    config: &ha_scheduler::model::Config,
+    config_epoch: u64,
+    before_config: Duration,
+) -> Duration {
+    match node_timeout_property(config) {
+        Ok(Some(d)) => d,
+        _ if config_epoch == 0 => before_config,
+        _ => DEFAULT_NODE_TIMEOUT,
+    }
+}
+
+/// This node's view of the cluster's node-timeout ([`cluster_node_timeout`]).
+pub fn node_timeout(node: &Node) -> Duration {
+    node.sm
+        .read(|s| cluster_node_timeout(&s.config, s.config_epoch, node.node_timeout))
+}
+
+/// The longest stop timeout among the resources `node` runs by `status`
+/// (configured `op stop timeout`, else `op_defaults timeout`, else
+/// [`DEFAULT_STOP_TIMEOUT`]); zero when it runs nothing.
+pub fn largest_stop_timeout(
+    config: &ha_scheduler::model::Config,
+    status: &ha_scheduler::model::Status,
+    node: &str,
+) -> Duration {
+    let here = ha_scheduler::current_placement(config, status, crate::dc::now_secs());
+    let empty = Transition::default();
+    here.resources
+        .iter()
+        .filter(|(_, p)| p.nodes.iter().any(|n| n == node))
+        .map(|(k, _)| {
+            let action = Action {
+                id: 0,
+                kind: ActionKind::Stop,
+                rsc: Some(k.split('@').next().unwrap_or(k).to_string()),
+                node: node.to_string(),
+                reason: String::new(),
+            };
+            crate::dc::exec_request(config, &empty, &action)
+                .map(|r| Duration::from_millis(r.timeout_ms))
+                .unwrap_or(DEFAULT_STOP_TIMEOUT)
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Without STONITH, how long a node must have been silent before the DC
+/// declares it `Down` and recovers its resources elsewhere: its lease
+/// (node-timeout), then the stops it runs on losing quorum (all at once,
+/// so the longest of them), then [`DOWN_MARGIN`]. A node that runs nothing
+/// is down after node-timeout.
+pub fn down_after(
+    config: &ha_scheduler::model::Config,
+    status: &ha_scheduler::model::Status,
+    node: &str,
+    node_timeout: Duration,
+) -> Duration {
+    let stops = largest_stop_timeout(config, status, node);
+    if stops.is_zero() {
+        node_timeout
+    } else {
+        node_timeout + stops + DOWN_MARGIN
+    }
+}
+
 /// Whether this node is in the majority now.
 pub fn has_quorum(node: &Node) -> bool {
     let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
+    let lease = node_timeout(node);
     if leader {
-        crate::dc::members(node, node.node_timeout, Instant::now()).have_quorum()
+        crate::dc::members(node, lease, Instant::now()).have_quorum()
     } else {
-        node.quorum.heard_within(node.node_timeout)
+        node.quorum.heard_within(lease)
     }
 }
 
@@ -88,7 +177,7 @@ pub async fn watch(node: Node, executor: Arc<Executor>) {
             continue;
         }
         // Before the first contact there is nothing to lose.
-        if started.elapsed() < node.node_timeout * 2 {
+        if started.elapsed() < node_timeout(&node) * 2 {
             continue;
         }
         // has_quorum() already allows node-timeout since the last contact:
@@ -107,16 +196,18 @@ pub async fn watch(node: Node, executor: Arc<Executor>) {
         stopped = true;
         tracing::error!(
             "no quorum (lease of {:?} expired {:?} ago): no-quorum-policy stops this node's resources",
-            node.node_timeout,
+            node_timeout(&node),
             since.elapsed()
         );
         stop_local_resources(&node, &executor, "no quorum").await;
     }
 }
 
-/// Stops every resource this node runs by the replicated state it last
-/// saw, without recording (nothing can be committed without quorum); its
-/// recurring monitors end.
+/// Stops every resource this node runs — by the replicated state it last
+/// saw, and whatever its executor has in flight — all at once, without
+/// recording (nothing can be committed without quorum) and without waiting
+/// for the per-resource locks ([`Executor::stop_all_now`]); its recurring
+/// monitors end.
 pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &str) {
     let (config, mut status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
     status.have_quorum = false;
@@ -127,6 +218,13 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
         .filter(|(_, p)| p.nodes.iter().any(|n| n == &node.name))
         .map(|(k, _)| k.split('@').next().unwrap_or(k).to_string())
         .collect();
+    mine.extend(
+        executor
+            .in_flight()
+            .into_iter()
+            .filter(|o| o.action != "notify")
+            .map(|o| o.key),
+    );
     mine.sort();
     mine.dedup();
     tracing::error!(
@@ -134,6 +232,7 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
         "{why}: stopping this node's resources"
     );
     let empty = Transition::default();
+    let mut stops = Vec::new();
     for rsc in mine {
         let action = Action {
             id: 0,
@@ -143,12 +242,125 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
             reason: why.into(),
         };
         match crate::dc::exec_request(&config, &empty, &action) {
-            Ok(req) if req.class != "stonith" => {
-                let r = executor.run_unrecorded(req).await;
-                tracing::warn!(resource = %rsc, rc = r.rc, "stopped ({why})");
-            }
+            Ok(req) if req.class != "stonith" => stops.push(req),
             Ok(_) => {}
             Err(e) => tracing::warn!(resource = %rsc, "cannot stop ({why}): {e}"),
         }
+    }
+    for (rsc, r) in executor.stop_all_now(stops).await {
+        tracing::warn!(resource = %rsc, rc = r.rc, "stopped ({why})");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ha_scheduler::model::{Config, Membership, OpRecord, ResourceHistory, Status};
+    use std::collections::BTreeSet;
+
+    fn setup(extra: &str) -> (Config, Status) {
+        let c = ha_scheduler::crm::read_crm(&format!(
+            "node a\nnode b\nnode c\n\
+             primitive db ocf:heartbeat:Dummy op stop timeout=45s interval=0\n\
+             primitive web ocf:heartbeat:Dummy\n{extra}"
+        ))
+        .unwrap();
+        let mut st = Status::default();
+        for n in ["a", "b", "c"] {
+            st.nodes.entry(n.to_string()).or_default().membership = Membership::Online;
+        }
+        for (n, rsc) in [("a", "db"), ("a", "web"), ("b", "web")] {
+            st.nodes.get_mut(n).unwrap().history.insert(
+                rsc.to_string(),
+                ResourceHistory {
+                    class: "ocf".into(),
+                    provider: Some("heartbeat".into()),
+                    agent: "Dummy".into(),
+                    ops: vec![OpRecord {
+                        id: format!("{rsc}_last_0"),
+                        operation: "start".into(),
+                        call_id: 1,
+                        expected_rc: Some(0),
+                        ..Default::default()
+                    }],
+                },
+            );
+        }
+        (c, st)
+    }
+
+    #[test]
+    fn node_timeout_is_one_checked_cluster_property() {
+        let (c, _) = setup("property node-timeout=2s\n");
+        assert_eq!(
+            node_timeout_property(&c).unwrap(),
+            Some(Duration::from_secs(2))
+        );
+        let own = Duration::from_millis(900);
+        assert_eq!(cluster_node_timeout(&c, 3, own), Duration::from_secs(2));
+        // Without the property: the node's own value only before any
+        // configuration, the cluster default after.
+        let (c, _) = setup("");
+        assert_eq!(node_timeout_property(&c).unwrap(), None);
+        assert_eq!(cluster_node_timeout(&c, 0, own), own);
+        assert_eq!(cluster_node_timeout(&c, 1, own), DEFAULT_NODE_TIMEOUT);
+        // A configuration with a bad value is refused as a whole, the
+        // property named.
+        let bad = ha_scheduler::crm::read_crm("node a\nproperty node-timeout=100ms\n");
+        let err = bad.unwrap_err().to_string();
+        assert!(
+            err.contains("node-timeout") && err.contains("'100ms' is outside 500ms..=120s"),
+            "{err}"
+        );
+    }
+
+    /// Hole 5 (a): without STONITH the DC waits for the lost node's lease
+    /// and then for its longest stop before it declares it Down.
+    #[test]
+    fn a_lost_node_is_down_after_its_lease_and_its_longest_stop() {
+        let (c, st) = setup("property stonith-enabled=false\n");
+        let nt = Duration::from_millis(1600);
+        assert_eq!(largest_stop_timeout(&c, &st, "a"), Duration::from_secs(45));
+        assert_eq!(largest_stop_timeout(&c, &st, "b"), DEFAULT_STOP_TIMEOUT);
+        assert_eq!(largest_stop_timeout(&c, &st, "c"), Duration::ZERO);
+        assert_eq!(
+            down_after(&c, &st, "a", nt),
+            nt + Duration::from_secs(45) + DOWN_MARGIN
+        );
+        assert_eq!(
+            down_after(&c, &st, "b", nt),
+            nt + Duration::from_secs(20) + DOWN_MARGIN
+        );
+        assert_eq!(down_after(&c, &st, "c", nt), nt);
+
+        let up: BTreeSet<String> = ["c".to_string()].into();
+        let lost: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        // Lost, not yet silent long enough: nothing changes.
+        let none = BTreeSet::new();
+        assert!(crate::dc::membership_changes(&c, &st, &up, &lost, &none).is_empty());
+        // b has been silent long enough, a not yet.
+        let b: BTreeSet<String> = ["b".to_string()].into();
+        assert_eq!(
+            crate::dc::membership_changes(&c, &st, &up, &lost, &b),
+            vec![Command::SetNodeState {
+                node: "b".into(),
+                state: NodeState::Down
+            }]
+        );
+        // With STONITH a lost node is Unclean at once (fenced first).
+        let (c, st) = setup("property stonith-enabled=true\n");
+        assert_eq!(
+            crate::dc::membership_changes(&c, &st, &up, &lost, &none).len(),
+            2
+        );
+        assert!(crate::dc::membership_changes(&c, &st, &up, &lost, &none)
+            .iter()
+            .all(|c| matches!(
+                c,
+                Command::SetNodeState {
+                    state: NodeState::Unclean,
+                    ..
+                }
+            )));
     }
 }

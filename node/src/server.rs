@@ -283,6 +283,13 @@ fn agent_env(cfg: &NodeConfig) -> Result<crate::agent::AgentEnv, DaemonError> {
     std::fs::create_dir_all(&state_dir).map_err(|e| io(&state_dir.display().to_string(), e))?;
     std::fs::create_dir_all(&sbin_dir).map_err(|e| io(&sbin_dir.display().to_string(), e))?;
     let exe = std::env::current_exe().map_err(|e| io("the path of ha-node", e))?;
+    // Re-executed after its binary was replaced (two_node::restart_process):
+    // link the binary now at that path, not the deleted image.
+    let exe = exe
+        .to_str()
+        .and_then(|p| p.strip_suffix(" (deleted)"))
+        .map(std::path::PathBuf::from)
+        .unwrap_or(exe);
     let link = sbin_dir.join("crm_attribute");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&exe, &link).map_err(|e| io(&link.display().to_string(), e))?;

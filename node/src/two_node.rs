@@ -206,9 +206,9 @@ pub fn active(node: &Node) -> bool {
 fn peer_alive(node: &Node, peer: u64) -> bool {
     let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
     if leader {
-        node.liveness.alive(peer, node.node_timeout)
+        node.liveness.alive(peer, crate::quorum::node_timeout(node))
     } else {
-        crate::quorum::heard_within(node, node.node_timeout)
+        crate::quorum::heard_within(node, crate::quorum::node_timeout(node))
     }
 }
 
@@ -219,16 +219,26 @@ fn set_state(node: &Node, msg: Option<String>) {
 }
 
 /// Re-executes this process (same arguments): Raft stops, the markers in
-/// the data dir say what to do before it starts again.
+/// the data dir say what to do before it starts again. It executes the
+/// image this process runs (`/proc/self/exe`), not the path it was started
+/// from: when the binary on disk has been replaced or removed (a package
+/// upgrade, a rebuild) that path is gone (`current_exe` ends in
+/// ` (deleted)`) and re-executing it would fail forever.
 pub fn restart_process() -> std::io::Error {
     use std::os::unix::process::CommandExt;
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return e,
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "ha-node".into());
+    let rest: Vec<std::ffi::OsString> = args.collect();
+    let image = Path::new("/proc/self/exe");
+    let exe = if image.exists() {
+        image.to_path_buf()
+    } else {
+        match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return e,
+        }
     };
-    std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .exec()
+    std::process::Command::new(exe).arg0(arg0).args(rest).exec()
 }
 
 /// Watches the peer of a two-node cluster; takes over when it is lost.

@@ -296,7 +296,7 @@ fn config(bmcs: &[Bmc], tag: &str, password: &str, round: usize) -> String {
         "primitive d1 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s meta description=round{round}\n\
          primitive d2 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
          location d1-pref d1 100: node1\nlocation d2-pref d2 100: node2\n\
-         property stonith-enabled=true stonith-action=off two-node-fence-delay=3s\n"
+         property stonith-enabled=true stonith-action=off two-node-fence-delay=3s node-timeout=1s\n"
     );
     s
 }

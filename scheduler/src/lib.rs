@@ -14,6 +14,7 @@ pub mod crm;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod options;
 pub mod rules;
 pub mod score;
 pub mod transition;

@@ -61,6 +61,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             });
         }
     }
+    crate::options::validate(config)?;
     let known = |id: &str| ids.contains(id);
     let unknown = |element: &str, cid: &str, r: &str| ConfigError::UnknownReference {
         element: element.into(),
