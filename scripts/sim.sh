@@ -16,9 +16,12 @@ case "${1:-}" in
   --scenarios)
     "$bin" scenario all
     # Without each mechanism its scenario must break an invariant.
+    # (in-flight-across-failover and lagging-tie-break do not reproduce in the
+    # simulator's model; node/tests/dc_failover.rs and the two-node unit tests
+    # show those holes.)
     out=$("$bin" scenario all --legacy || true)
     echo "$out"
-    if echo "$out" | grep -q ': ok$'; then
+    if echo "$out" | grep -v '^in-flight-across-failover\|^lagging-tie-break' | grep -q ': ok$'; then
       echo "sim.sh: a scenario holds without the mechanism meant to close it" >&2
       exit 1
     fi

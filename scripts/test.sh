@@ -91,6 +91,23 @@ cargo_versions() {
   cargo --version && rustc --version && cargo fmt --version && cargo clippy --version
 }
 
+# The controller is pure: no async runtime, RPC, Raft or storage crate.
+controller_is_pure() {
+  local deps
+  deps=$(cargo tree -p ha-controller -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  echo "ha-controller depends on: $(echo "$deps" | tr '\n' ' ')"
+  if echo "$deps" | grep -qxE 'tokio|tonic|openraft|sled'; then
+    echo "error: ha-controller depends on an I/O crate" >&2
+    return 1
+  fi
+}
+# Random schedules of the simulator: reported, not yet gating (a small share
+# of schedules still breaks an invariant; see README "Simulator").
+sim_random() {
+  local n=${HA_SIM_SCHEDULES:-10000}
+  scripts/sim.sh "$n" | tail -25 || echo "sim.sh: violations above are known open work (not gating yet)"
+}
+
 conf_log=$(mktemp)
 diff_log=$(mktemp)
 trap 'rm -f "$conf_log" "$diff_log"' EXIT
@@ -106,6 +123,9 @@ stage "toolchain" cargo_versions || true
 stage "cargo fmt --check" cargo fmt --all -- --check || true
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
 stage "cargo test" cargo test --workspace || true
+stage "controller is pure" controller_is_pure || true
+stage "simulator scenarios" scripts/sim.sh --scenarios || true
+stage "simulator random schedules" sim_random || true
 
 built=0
 if stage "release build of hactl" cargo build --release -p ha-node --bin hactl; then built=1; fi
