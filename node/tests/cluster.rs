@@ -256,6 +256,71 @@ fn clients_without_a_certificate_of_the_cluster_or_the_role_are_refused() {
     assert_eq!(epoch, 0);
 }
 
+/// Issue 12, hole 8: an operator changes only target-role, is-managed and
+/// maintenance through `resource meta` (clone-max is refused, naming it);
+/// an admin's clone-max beyond nodes x clone-node-max is refused, naming
+/// the clone, by `meta` and by a configuration load.
+#[test]
+fn operators_change_only_run_state_meta_and_clone_max_is_bounded() {
+    use ha_node::resource::ResourceOp;
+    let c = Cluster::start(1);
+    let rt = rt();
+    let admin = c.client();
+    rt.block_on(wait_dc(&admin, None, Duration::from_secs(30)));
+    let config = ha_scheduler::crm::read_crm(
+        "node node1\nproperty stonith-enabled=false\n\
+         primitive d ocf:heartbeat:Dummy\nclone web-clone d\n",
+    )
+    .unwrap();
+    rt.block_on(admin.apply_config(0, &config)).unwrap();
+    let meta = |rsc: &str, name: &str, value: &str| ResourceOp::Meta {
+        resource: rsc.into(),
+        name: name.into(),
+        value: Some(value.into()),
+    };
+    let op = Client::new(&foreign_client(&c, Role::Operator, true)).unwrap();
+    for (name, value) in [
+        ("target-role", "Stopped"),
+        ("is-managed", "false"),
+        ("maintenance", "false"),
+    ] {
+        rt.block_on(op.resource(&meta("web-clone", name, value)))
+            .unwrap_or_else(|e| panic!("operator {name}: {e}"));
+    }
+    let err = rt
+        .block_on(op.resource(&meta("web-clone", "clone-max", "10000")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("permission denied") && err.contains("'clone-max' needs the admin role"),
+        "{err}"
+    );
+    let err = rt
+        .block_on(admin.resource(&meta("web-clone", "clone-max", "10000")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("clone 'web-clone': clone-max 10000 exceeds nodes (1) x clone-node-max (1)"),
+        "{err}"
+    );
+    let (epoch, mut big) = rt.block_on(admin.get_config()).unwrap();
+    big.meta_mut("web-clone")
+        .unwrap()
+        .insert("clone-max".into(), "3".into());
+    let err = rt
+        .block_on(admin.apply_config(epoch, &big))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("clone 'web-clone': clone-max 3 exceeds nodes (1) x clone-node-max (1)"),
+        "{err}"
+    );
+    let (after, cfg) = rt.block_on(admin.get_config()).unwrap();
+    assert_eq!(after, epoch, "nothing committed");
+    let p = cfg.primitive("d").unwrap();
+    assert!(!p.effective_meta(&cfg).contains_key("clone-max"));
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
