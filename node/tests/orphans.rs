@@ -307,5 +307,12 @@ fn stop_orphan_resources_false_leaves_it_running() {
     assert_eq!(on(&v2, "d2"), d2_node, "listed where it runs: {v2:#}");
     assert_eq!(v2["resources"]["d2"]["orphaned"], true, "{v2:#}");
     assert_eq!(v2["pending_count"], 0, "nothing planned for it: {v:#}");
+    let out = c.hactl(&["status"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" d2 ") && l.ends_with("(ORPHANED)")),
+        "{text}"
+    );
     sampler.finish();
 }

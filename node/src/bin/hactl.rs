@@ -597,7 +597,11 @@ fn render_text(p: &Placement) -> String {
     s.push_str("\n  * Full List of Resources:\n");
     for (k, r) in &p.resources {
         let nodes = r.nodes.join(" ");
-        s.push_str(&format!("    * {k:<30} {:<11} {nodes}\n", r.role.as_str()));
+        let orphaned = if r.orphaned { " (ORPHANED)" } else { "" };
+        s.push_str(&format!(
+            "    * {k:<30} {:<11} {nodes}{orphaned}\n",
+            r.role.as_str()
+        ));
     }
     s
 }

@@ -188,8 +188,14 @@ pub fn render_status(v: &Value) -> String {
                     .flatten()
                     .filter_map(|n| n.as_str())
                     .collect();
+                // crm_mon's ORPHANED: active, no longer configured
+                let orphaned = if r["orphaned"] == true {
+                    " (ORPHANED)"
+                } else {
+                    ""
+                };
                 s.push_str(&format!(
-                    "  * {id:<30} {:<11} {}\n",
+                    "  * {id:<30} {:<11} {}{orphaned}\n",
                     r["role"].as_str().unwrap_or("?"),
                     nodes.join(" ")
                 ));
