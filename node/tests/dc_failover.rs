@@ -100,12 +100,23 @@ fn signal(pid: u32, sig: i32) {
 /// marked down (or unclean, or fenced) and keep their history.
 #[test]
 fn a_paused_dc_resumed_after_it_was_deposed_writes_nothing() {
+    paused_dc(false);
+}
+
+/// As above with STONITH enabled (no fence device: a node the deposed DC
+/// wrongly marked unclean would stay unclean, or be fenced with one).
+#[test]
+fn a_paused_dc_resumed_after_it_was_deposed_marks_nobody_unclean() {
+    paused_dc(true);
+}
+
+fn paused_dc(stonith: bool) {
     let c = Cluster::start(3);
     let rt = rt();
     let client = c.client();
     rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));
     let mut cfg =
-        String::from("node node1\nnode node2\nnode node3\nproperty stonith-enabled=false\n");
+        format!("node node1\nnode node2\nnode node3\nproperty stonith-enabled={stonith}\n");
     for n in 1..=3 {
         cfg += &format!(
             "primitive d{n} ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
