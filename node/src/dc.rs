@@ -184,6 +184,10 @@ pub fn exec_request(
     let p = config
         .primitive(rsc)
         .ok_or_else(|| format!("resource '{rsc}' is not in the configuration"))?;
+    if rsc.contains(':') && p.clone.is_none() {
+        // `rsc:N` of a clone no longer configured (an orphan), not this primitive
+        return Err(format!("'{rsc}' is not an instance of a configured clone"));
+    }
     let prim = p.primitive;
     let key = if p.anonymous_clone() {
         prim.id.clone()
@@ -896,4 +900,63 @@ async fn dispatch(
         .await
         .map_err(|s| format!("{target}: {}", s.message()))?;
     serde_json::from_slice(&reply.into_inner().data).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod orphan_tests {
+    use super::*;
+    use ha_scheduler::model::{NodeStatus, ResourceHistory};
+
+    fn stop(rsc: &str) -> Action {
+        Action {
+            id: 0,
+            kind: ActionKind::Stop,
+            rsc: Some(rsc.into()),
+            node: "n1".into(),
+            reason: "orphan".into(),
+        }
+    }
+
+    /// An orphan's stop runs the agent its history names, with no
+    /// parameters; `web:3` of a removed clone is not the primitive `web`.
+    #[test]
+    fn an_orphan_is_stopped_with_the_agent_of_its_history() {
+        let config = ha_scheduler::crm::read_crm(
+            "node n1\nprimitive web ocf:heartbeat:IPaddr2 params ip=10.0.0.1\n",
+        )
+        .unwrap();
+        let mut status = Status::default();
+        let mut ns = NodeStatus::default();
+        for id in ["old", "web:3"] {
+            ns.history.insert(
+                id.into(),
+                ResourceHistory {
+                    class: "ocf".into(),
+                    provider: Some("heartbeat".into()),
+                    agent: "Dummy".into(),
+                    ops: Vec::new(),
+                },
+            );
+        }
+        status.nodes.insert("n1".into(), ns);
+        let t = Transition::default();
+        for id in ["old", "web:3"] {
+            assert!(exec_request(&config, &t, &stop(id)).is_err(), "{id}");
+            let req = orphan_stop_request(&config, &status, &stop(id)).unwrap();
+            assert_eq!(
+                (req.key.as_str(), req.agent.as_str(), req.action.as_str()),
+                (id, "Dummy", "stop")
+            );
+            assert!(req.params.is_empty());
+        }
+        assert_eq!(
+            exec_request(&config, &t, &stop("web")).unwrap().agent,
+            "IPaddr2"
+        );
+        // only stops, only with a history there
+        let mut start = stop("old");
+        start.kind = ActionKind::Start;
+        assert!(orphan_stop_request(&config, &status, &start).is_none());
+        assert!(orphan_stop_request(&config, &status, &stop("never")).is_none());
+    }
 }
