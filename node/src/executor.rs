@@ -564,3 +564,130 @@ impl Executor {
             .any(|o| o.key == key && !matches!(o.action.as_str(), "stop" | "notify"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits nothing: keeps what it was asked to record, in order.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<OpUpdate>>);
+
+    impl Proposer for Recorder {
+        fn propose(
+            &self,
+            cmd: Command,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>
+        {
+            Box::pin(async move {
+                if let Command::RecordOps { ops } = cmd {
+                    self.0.lock().unwrap().extend(ops);
+                }
+                Ok(())
+            })
+        }
+    }
+
+    fn start(provider: &str, params: &[(&str, &str)], dc_term: u64) -> ExecRequest {
+        ExecRequest {
+            key: "d".into(),
+            class: "ocf".into(),
+            provider: Some(provider.into()),
+            agent: "Dummy".into(),
+            action: "start".into(),
+            interval_ms: 0,
+            timeout_ms: 20_000,
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            meta: Default::default(),
+            expected_rc: 0,
+            migrate_source: None,
+            migrate_target: None,
+            dc_term,
+        }
+    }
+
+    fn ocf_available(provider: &str) -> bool {
+        std::path::Path::new("/usr/lib/ocf/resource.d")
+            .join(provider)
+            .join("Dummy")
+            .exists()
+    }
+
+    #[tokio::test]
+    async fn a_start_is_recorded_pending_first_and_older_dcs_are_refused() {
+        if !ocf_available("heartbeat") {
+            eprintln!("skipped: resource-agents (ocf:heartbeat:Dummy) is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Arc::new(Recorder::default());
+        let ex = Executor::start("n1".into(), AgentEnv::new("n1", dir.path()), rec.clone());
+        let reply = ex.execute(start("heartbeat", &[], 5)).await.unwrap();
+        assert_eq!((reply.op.rc, reply.op.op_status), (0, 0));
+        let ops: Vec<(String, i32, i32)> = rec
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|u| (u.op.id.clone(), u.op.rc, u.op.op_status))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("d_last_0".to_string(), RC_UNKNOWN, OP_STATUS_PENDING),
+                ("d_last_0".to_string(), 0, 0)
+            ]
+        );
+        assert_eq!(ex.dc_term(), 5);
+        let e = ex.execute(start("heartbeat", &[], 4)).await.unwrap_err();
+        assert!(e.contains("term 4") && e.contains("term 5"), "{e}");
+        // A caller that is not a DC (term 0) is not refused; a newer DC
+        // asking what is in flight raises the bar.
+        assert!(ex.execute(start("heartbeat", &[], 0)).await.is_ok());
+        let r = ex.in_flight_for(&InFlightRequest { dc_term: 7 }).unwrap();
+        assert_eq!((r.dc_term, r.ops.len()), (7, 0));
+        assert!(ex.execute(start("heartbeat", &[], 6)).await.is_err());
+        assert!(ex.in_flight_for(&InFlightRequest { dc_term: 6 }).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_action_whose_caller_went_away_runs_to_completion_and_is_recorded() {
+        if !ocf_available("pacemaker") {
+            eprintln!("skipped: pacemaker-resource-agents (ocf:pacemaker:Dummy) is not installed");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Arc::new(Recorder::default());
+        let ex = Executor::start("n1".into(), AgentEnv::new("n1", dir.path()), rec.clone());
+        let req = start("pacemaker", &[("op_sleep", "2")], 3);
+        let call = {
+            let ex = ex.clone();
+            tokio::spawn(async move { ex.execute(req).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let inflight = ex.in_flight();
+        assert_eq!(
+            inflight
+                .iter()
+                .map(|o| (o.key.as_str(), o.action.as_str(), o.dc_term))
+                .collect::<Vec<_>>(),
+            [("d", "start", 3)]
+        );
+        call.abort(); // the DC's RPC is dropped
+        let state = dir.path().join("run/Dummy-d.state");
+        let t0 = std::time::Instant::now();
+        while !ex.in_flight().is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "still in flight");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(state.exists(), "the start did not complete");
+        let last = rec.0.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(
+            (last.op.operation.as_str(), last.op.rc, last.op.op_status),
+            ("start", 0, 0)
+        );
+    }
+}
