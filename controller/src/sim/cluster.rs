@@ -201,7 +201,11 @@ enum Agent {
 
 #[derive(Debug, Clone)]
 struct Run {
+    /// The action as the executor runs it (anonymous clone instances under
+    /// their base id, as the real executor records them).
     action: Action,
+    /// The DC's key for it (its instance name), for the answer.
+    reply_key: ActionKey,
     dc: usize,
     dc_boot: u64,
     pending_uid: Option<u64>,
@@ -238,6 +242,8 @@ struct TwoNode {
     fencing: bool,
     peer_confirms: bool,
     last_peer: Millis,
+    /// It stopped everything after failing to fence the lost peer.
+    stopped: bool,
 }
 
 struct Node {
@@ -663,11 +669,17 @@ impl Sim {
         if !self.linked(from, to) || !self.alive(to) {
             return;
         }
-        if self.drop_pct > 0 && self.rng.chance(self.drop_pct as f64 / 100.0) {
+        // RPCs ride on TCP (gRPC): a lossy link delays them; Raft's messages
+        // are also dropped and duplicated (openraft resends and dedups).
+        let raft = matches!(
+            msg,
+            Msg::Append { .. } | Msg::AppendOk { .. } | Msg::AppendReject { .. } | Msg::Vote { .. } | Msg::VoteReply { .. }
+        );
+        if raft && self.drop_pct > 0 && self.rng.chance(self.drop_pct as f64 / 100.0) {
             return;
         }
         let d = self.rng.range(1, 4) + self.rng.range(0, self.extra_delay);
-        if self.dup_pct > 0 && self.rng.chance(self.dup_pct as f64 / 100.0) {
+        if raft && self.dup_pct > 0 && self.rng.chance(self.dup_pct as f64 / 100.0) {
             let d2 = self.rng.range(1, 4 + self.extra_delay);
             self.at(
                 d2,
@@ -1306,6 +1318,9 @@ impl Sim {
             if self.spec.two_node && from != to {
                 self.nodes[to].two.last_peer = self.now;
                 self.nodes[to].two.waiting = false;
+                if std::mem::take(&mut self.nodes[to].two.stopped) {
+                    self.record_stops(to);
+                }
             }
         }
         match msg {
@@ -1940,30 +1955,33 @@ impl Sim {
                     self.trace(|| format!("n{}: lease expired: stop all", i + 1));
                     self.stop_all(i);
                 }
-                LeaseEffect::Rejoin => {
-                    // Back in the majority: it records the stops it made
-                    // (its own operations), so the status agrees again.
-                    let keys: Vec<String> = self.nodes[i].agents.keys().cloned().collect();
-                    for rsc in keys {
-                        let action = Action {
-                            id: 0,
-                            kind: ActionKind::Stop,
-                            rsc: Some(rsc),
-                            node: self.nodes[i].name.clone(),
-                            reason: "no quorum".into(),
-                        };
-                        let update = self.op_update(i, &action, 0, 0);
-                        let uid = self.uid();
-                        self.nodes[i].exec.awaiting.push(Await {
-                            uid,
-                            update: update.clone(),
-                            reply: None,
-                            last_try: now,
-                        });
-                        self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
-                    }
-                }
+                LeaseEffect::Rejoin => self.record_stops(i),
             }
+        }
+    }
+
+    /// Back in the majority after stopping everything: it records the
+    /// stops it made (its own operations), so the status agrees again.
+    fn record_stops(&mut self, i: usize) {
+        let now = self.now;
+        let keys: Vec<String> = self.nodes[i].agents.keys().cloned().collect();
+        for rsc in keys {
+            let action = Action {
+                id: 0,
+                kind: ActionKind::Stop,
+                rsc: Some(rsc),
+                node: self.nodes[i].name.clone(),
+                reason: "no quorum".into(),
+            };
+            let update = self.op_update(i, &action, 0, 0);
+            let uid = self.uid();
+            self.nodes[i].exec.awaiting.push(Await {
+                uid,
+                update: update.clone(),
+                reply: None,
+                last_try: now,
+            });
+            self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
         }
     }
 
@@ -1981,9 +1999,14 @@ impl Sim {
             .chain(n.exec.awaiting.iter().map(|a| a.update.rsc.clone()))
             .collect();
         if design.down_after_stops {
-            n.exec.running.clear();
+            // In-flight actions are killed and answered as failed.
+            let killed: Vec<Run> = std::mem::take(&mut n.exec.running).into_values().collect();
             n.exec.awaiting.clear();
+            for r in killed {
+                self.send(i, r.dc, Msg::DispatchReply { key: r.reply_key, ok: false });
+            }
         }
+        let n = &mut self.nodes[i];
         n.exec.monitors.clear();
         let keys: Vec<String> = n.agents.keys().cloned().collect();
         for k in keys {
@@ -2010,8 +2033,10 @@ impl Sim {
 
     fn exec_dispatch(&mut self, i: usize, dc: usize, dc_boot: u64, term: u64, action: Action) {
         let design = self.spec.design;
-        let rsc = action.rsc.clone().unwrap_or_default();
         let key = ActionKey::of(&action);
+        let mut action = action;
+        action.rsc = action.rsc.map(|r| agent_key(&r).to_string());
+        let rsc = action.rsc.clone().unwrap_or_default();
         let e = &mut self.nodes[i].exec;
         if design.fencing_tokens && term < e.max_term {
             self.refused("older DC's dispatch");
@@ -2033,6 +2058,7 @@ impl Sim {
             );
         let mut run = Run {
             action: action.clone(),
+            reply_key: key,
             dc,
             dc_boot,
             pending_uid: None,
@@ -2207,7 +2233,7 @@ impl Sim {
         self.nodes[i].exec.running.remove(&rsc);
         let update = self.op_update(i, &run.action, rc, op_status);
         let uid = self.uid();
-        let key = ActionKey::of(&run.action);
+        let key = run.reply_key.clone();
         self.nodes[i].exec.awaiting.push(Await {
             uid,
             update: update.clone(),
@@ -2244,8 +2270,7 @@ impl Sim {
             .collect();
         for (k, r) in stuck {
             self.nodes[i].exec.running.remove(&k);
-            let key = ActionKey::of(&r.action);
-            self.send(i, r.dc, Msg::DispatchReply { key, ok: false });
+            self.send(i, r.dc, Msg::DispatchReply { key: r.reply_key, ok: false });
         }
         // Records: answered once applied here, retried otherwise.
         let mut done = Vec::new();
@@ -2522,9 +2547,18 @@ impl Sim {
     fn two_node_fenced(&mut self, i: usize, event: FencingEvent) {
         self.nodes[i].two.fencing = false;
         if !event.succeeded {
-            // Cannot fence: stop what runs here and retry.
-            self.nodes[i].two.race_at = Some(self.now + 2000);
-            self.stop_all(i);
+            let p = self.peer(i);
+            let lost = self.now > self.nodes[i].two.last_peer + NODE_TIMEOUT_MS;
+            self.nodes[i].two.race_at = None;
+            if lost {
+                // Cannot fence: stop what runs here and retry.
+                self.nodes[i].two.race_at = Some(self.now + 2000);
+                if !self.nodes[i].two.stopped {
+                    self.nodes[i].two.stopped = true;
+                    self.stop_all(i);
+                }
+            }
+            let _ = p;
             return;
         }
         // The confirmed survivor: single voter, durable record, recover.
@@ -2711,13 +2745,54 @@ impl Sim {
                         .get(p.as_str())
                         .map(|r| r.nodes.join(","))
                         .unwrap_or_default();
-                let what =
-                    format!("{p} runs nowhere by the agents (the DC believes: [{believed}]); ");
-                let what = what
-                    + &format!(
-                        "{p} runs nowhere {} ms after everything healed",
-                        self.spec.end_ms - self.spec.heal_ms
-                    );
+                let hist: Vec<String> = status
+                    .nodes
+                    .iter()
+                    .filter_map(|(n, ns)| ns.history.get(p.as_str()).map(|h| (n, h)))
+                    .map(|(n, h)| {
+                        let ops: Vec<String> = h
+                            .ops
+                            .iter()
+                            .map(|o| format!("{} rc={} st={}", o.id, o.rc, o.op_status))
+                            .collect();
+                        format!("{n}: {}", ops.join(" "))
+                    })
+                    .collect();
+                let execs: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "{} running {:?} awaiting {:?}",
+                            n.name,
+                            n.exec.running.keys().collect::<Vec<_>>(),
+                            n.exec.awaiting.iter().map(|a| &a.update.rsc).collect::<Vec<_>>()
+                        )
+                    })
+                    .collect();
+                let dcs: Vec<String> = self.nodes[l].dc.in_flight().map(|k| format!("{k:?}")).collect();
+                let mut st = status.clone();
+                st.have_quorum = true;
+                let t = ha_scheduler::schedule(&self.nodes[l].state.config, &st, EPOCH + 50);
+                let acts: Vec<String> = t
+                    .actions
+                    .iter()
+                    .filter(|a| a.rsc.as_deref() == Some(p.as_str()))
+                    .map(|a| format!("{} {} on {}", a.kind.name(), p, a.node))
+                    .chain(t.notes.iter().cloned())
+                    .collect();
+                let attrs: Vec<String> = status
+                    .nodes
+                    .iter()
+                    .map(|(n, ns)| format!("{n} {:?} {:?}", ns.membership, ns.transient_attributes))
+                    .collect();
+                let hist = [hist, execs, dcs, acts, attrs].concat();
+                let what = format!(
+                    "{p} runs nowhere {} ms after everything healed (the DC believes: \
+                     [{believed}]; history: {})",
+                    self.spec.end_ms - self.spec.heal_ms,
+                    hist.join("; ")
+                );
                 self.violate(Invariant::StatusAgrees, p.clone(), what);
             }
         }
@@ -2727,6 +2802,15 @@ impl Sim {
                 self.violate(Invariant::OrphansStop, k, what);
             }
         }
+    }
+}
+
+/// The agent (and history) key of an instance: anonymous clone instances
+/// (`st:N`) run and are recorded under their base id, as the real executor does.
+fn agent_key(rsc: &str) -> &str {
+    match rsc.split_once(':') {
+        Some((base, _)) if base == "st" => base,
+        _ => rsc,
     }
 }
 

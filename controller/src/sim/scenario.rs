@@ -138,7 +138,8 @@ pub fn scenario(name: &str) -> Option<&'static Scenario> {
 }
 
 /// A random schedule from `seed`: cluster kind and 1–5 faults in the first
-/// 30 s, everything healed at 35 s, checked until 50 s.
+/// 30 s, everything healed at 35 s, checked until 60 s (a dispatch lost in a
+/// cut is given up after its RPC deadline, 20 s).
 pub fn random(design: Design, seed: u64) -> Spec {
     let mut r = Rng::new(seed ^ 0x5eed_5eed);
     let two_node = r.chance(0.3);
@@ -146,7 +147,7 @@ pub fn random(design: Design, seed: u64) -> Spec {
     let n = if two_node { 2 } else { 3 };
     let mut s = spec(design, seed, two_node, stonith);
     s.heal_ms = 35_000;
-    s.end_ms = 50_000;
+    s.end_ms = 60_000;
     let count = r.range(1, 5);
     for _ in 0..count {
         let t: Millis = r.range(3_000, 30_000);
