@@ -396,3 +396,62 @@ fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
     );
     assert_eq!(voters(&v), ["node1"]);
 }
+
+/// The takeover re-executes the daemon's own image: node1 runs from a copy
+/// of `ha-node` that is deleted (as a package upgrade or a rebuild
+/// replaces it) before node2 freezes; node1 still fences node2, rewrites
+/// the membership and runs everything (it used to fail on `No such file or
+/// directory` forever).
+#[test]
+fn the_takeover_works_after_the_binary_on_disk_was_removed() {
+    let mut c = Cluster::start(2);
+    let bmcs = bmcs(&c);
+    let rt = rt();
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    // node1 again, from a copy of the binary.
+    c.kill9("node1");
+    let copy = c.dir.join("ha-node-copy");
+    std::fs::copy(HA_NODE, &copy).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(c.dir.join("node1/ha-node.log"))
+        .unwrap();
+    let child = std::process::Command::new(&copy)
+        .arg("--config")
+        .arg(&c.configs[0])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    bmcs[0].set_pid(Some(child.id())).unwrap();
+    c.children[0] = Some(child);
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let crm = c.dir.join("two.crm");
+    std::fs::write(&crm, config(&bmcs, ["secret", "secret"], "")).unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = c.client_config.clone();
+    wait(&all, 60, "placed", |v| {
+        v["pending_count"] == 0 && on(v, "d1") == ["node2"] && on(v, "d2") == ["node1"]
+    });
+    std::fs::remove_file(&copy).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.pid(1) as i32, libc::SIGSTOP) };
+    let n1 = only(&c, 0);
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait(&n1, 60, "node1 alone with both resources", |v| {
+            v["quorum"] == true
+                && voters(v) == ["node1"]
+                && on(v, "d1") == ["node1"]
+                && on(v, "d2") == ["node1"]
+        })
+    }));
+    if let Err(e) = done {
+        print_logs(&c);
+        std::panic::resume_unwind(e)
+    }
+    assert!(!bmcs[1].power_is_on(), "node2 powered off through its BMC");
+    let log = std::fs::read_to_string(c.dir.join("node1/ha-node.log")).unwrap();
+    assert!(!log.contains("cannot restart"), "{log}");
+}
