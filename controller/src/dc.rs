@@ -142,6 +142,11 @@ pub enum MemberState {
     Unclean,
     /// Lost with fencing disabled, once it cannot run anything any more.
     Down,
+    /// Answered all along but its executor restarted: its recurring
+    /// monitors ended with the old process (their records are deleted so
+    /// they are scheduled again); what it ran is kept (the agents outlive
+    /// the daemon), so nothing it runs, orphans included, is forgotten.
+    Restarted,
 }
 
 /// A write only the DC makes.
@@ -331,7 +336,9 @@ impl Dc {
                 if due {
                     self.proposed.insert(node.clone(), (state, now));
                     let boot = match state {
-                        MemberState::Joined => self.boots.get(&node).copied(),
+                        MemberState::Joined | MemberState::Restarted => {
+                            self.boots.get(&node).copied()
+                        }
                         _ => None,
                     };
                     out.push(Effect::Propose {
@@ -487,7 +494,7 @@ impl Dc {
             let state = match (up, membership) {
                 (true, Membership::Offline | Membership::Pending) => Some(MemberState::Joined),
                 (true, Membership::Online) if self.restarted(name, view) => {
-                    Some(MemberState::Joined)
+                    Some(MemberState::Restarted)
                 }
                 (false, Membership::Online | Membership::Pending) => self.lost_as(now, name, view),
                 _ => None,

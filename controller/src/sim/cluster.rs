@@ -1132,9 +1132,7 @@ impl Sim {
                         self.cuts.remove(&(a, b));
                     }
                 }
-                if self.cuts.is_empty() {
-                    self.fenced_in_cut.clear();
-                }
+
             }
             Heal::Lossy => {
                 self.drop_pct = 0;
@@ -1654,6 +1652,18 @@ impl Sim {
                                     }
                                 }
                             }
+                            MemberState::Restarted => {
+                                // Recurring monitors and pending operations
+                                // ended with the old process: probes re-learn.
+                                for h in ns.history.values_mut() {
+                                    h.ops.retain(|o| o.interval_ms == 0 && o.op_status != OP_STATUS_PENDING);
+                                }
+                                ns.history.retain(|_, h| !h.ops.is_empty());
+                                if let Some(b) = boot {
+                                    ns.transient_attributes
+                                        .insert(dc::BOOT_ATTR.into(), b.to_string());
+                                }
+                            }
                             MemberState::Unclean => ns.membership = Membership::Unclean,
                             MemberState::Down => {
                                 ns.membership = Membership::Offline;
@@ -1964,7 +1974,11 @@ impl Sim {
     /// stops it made (its own operations), so the status agrees again.
     fn record_stops(&mut self, i: usize) {
         let now = self.now;
-        let keys: Vec<String> = self.nodes[i].agents.keys().cloned().collect();
+        let n = &self.nodes[i];
+        let mut keys: BTreeSet<String> = n.agents.keys().cloned().collect();
+        if let Some(ns) = n.state.status.nodes.get(&n.name) {
+            keys.extend(ns.history.keys().cloned());
+        }
         for rsc in keys {
             let action = Action {
                 id: 0,
@@ -2445,7 +2459,7 @@ impl Sim {
     }
 
     fn check_both_fenced(&mut self) {
-        if self.spec.two_node && self.fenced_in_cut.len() == 2 && !self.cuts.is_empty() {
+        if self.spec.two_node && self.fenced_in_cut.len() == 2 {
             self.violate(
                 Invariant::OneSurvivor,
                 "both fenced".into(),
@@ -2612,6 +2626,7 @@ impl Sim {
         if n.voters.len() == 1 && n.role == Role::Leader && !peer_single {
             // The survivor re-admits its fenced peer (learner, then voter).
             n.voters.insert(from);
+            self.fenced_in_cut.clear();
             n.two.last_peer = self.now;
             n.peer_heard.insert(from, self.now);
             self.send(i, from, Msg::NotMember);
