@@ -670,7 +670,10 @@ pub struct Denied(pub String);
 
 /// A node may record only its own operations and attributes; membership
 /// and fencing are written by the leader's DC alone; admin writes come from
-/// client certificates (whose role the runtime checks).
+/// client certificates (whose role the runtime checks). This is the
+/// simulator's model of the rule; the daemon enforces it on its typed
+/// commands in `node/src/authz.rs` (`node_may_propose`), which also lets a
+/// node record its own rejoin.
 pub fn authorize(design: Design, origin: &Origin<'_>, write: &WriteKind<'_>) -> Result<(), Denied> {
     if !design.commands_bound_to_node {
         return Ok(());
