@@ -79,6 +79,11 @@ pub struct View<'a> {
     pub members: &'a [Member],
     /// `Some(term)` while this node is the Raft leader of `term`.
     pub leader_term: Option<u64>,
+    /// Two-node mode: this side's delay in the fence race
+    /// ([`crate::two_node::fence_delay`]). The DC fences its peer no sooner
+    /// than the race would, so that it never fences at the same time as a
+    /// peer that is racing to fence it.
+    pub two_node_fence_delay_ms: Option<Millis>,
 }
 
 /// An operation an executor is running now (its answer to [`Effect::QueryInFlight`]).
@@ -198,6 +203,8 @@ pub struct Dc {
     last_query: Millis,
     inflight: BTreeMap<ActionKey, Millis>,
     fencing: BTreeSet<String>,
+    /// Two-node mode: when the plan first asked to fence each target.
+    fence_wanted: BTreeMap<String, Millis>,
     retry_after: BTreeMap<ActionKey, Millis>,
     proposed: BTreeMap<String, (MemberState, Millis)>,
     last_step: Option<Millis>,
@@ -220,6 +227,7 @@ impl Dc {
             last_query: 0,
             inflight: BTreeMap::new(),
             fencing: BTreeSet::new(),
+            fence_wanted: BTreeMap::new(),
             retry_after: BTreeMap::new(),
             proposed: BTreeMap::new(),
             last_step: None,
@@ -551,6 +559,13 @@ impl Dc {
                 if a.node == view.me || self.fencing.contains(&a.node) {
                     continue; // the DC is up: it is not fenced by itself
                 }
+                if let Some(delay) = view.two_node_fence_delay_ms {
+                    let since = *self.fence_wanted.entry(a.node.clone()).or_insert(now);
+                    if now < since + delay {
+                        continue;
+                    }
+                }
+                self.fence_wanted.remove(&a.node);
                 self.fencing.insert(a.node.clone());
                 out.push(Effect::Fence {
                     term,
@@ -747,6 +762,7 @@ mod tests {
             state_version: v,
             members: m,
             leader_term: Some(3),
+            two_node_fence_delay_ms: None,
         }
     }
 
@@ -913,5 +929,55 @@ mod tests {
         assert!(e
             .iter()
             .all(|e| !matches!(e, Effect::Dispatch { term, .. } if *term != 3)));
+    }
+
+    #[test]
+    fn in_two_node_mode_the_dc_fences_its_peer_no_sooner_than_the_race() {
+        let (c, m) = (config(true), members());
+        let mut s = online(&["n1", "n2"]);
+        if let Some(ns) = s.nodes.get_mut("n2") {
+            ns.membership = Membership::Unclean;
+        }
+        let mut v = view(&c, &s, &m, 5);
+        v.two_node_fence_delay_ms = Some(5000);
+        let mut dc = Dc::new(Design::default(), DcSettings::default());
+        dc.step(0, Input::Tick, &v);
+        for n in ["n1", "n2"] {
+            let input = Input::InFlight {
+                node: n.into(),
+                boot: 1,
+                ops: vec![],
+            };
+            dc.step(10, input, &v);
+        }
+        let mut quorate = s.clone();
+        quorate.have_quorum = true;
+        let t = ha_scheduler::schedule(&c, &quorate, 0);
+        assert!(
+            t.actions.iter().any(|a| a.kind == ActionKind::Fence),
+            "{t:?}"
+        );
+        let fences = |e: &[Effect]| {
+            e.iter()
+                .filter(|e| matches!(e, Effect::Fence { .. }))
+                .count()
+        };
+        let plan = |t: &Transition| Input::Planned {
+            based_on: 5,
+            transition: t.clone(),
+        };
+        assert_eq!(fences(&dc.step(20, plan(&t), &v)), 0);
+        assert_eq!(fences(&dc.step(4000, plan(&t), &v)), 0);
+        let e = dc.step(5020, plan(&t), &v);
+        assert_eq!(
+            e.iter()
+                .filter(|e| matches!(e, Effect::Fence { .. }))
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![Effect::Fence {
+                term: 3,
+                target: "n2".into()
+            }]
+        );
     }
 }

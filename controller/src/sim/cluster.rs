@@ -673,7 +673,11 @@ impl Sim {
         // are also dropped and duplicated (openraft resends and dedups).
         let raft = matches!(
             msg,
-            Msg::Append { .. } | Msg::AppendOk { .. } | Msg::AppendReject { .. } | Msg::Vote { .. } | Msg::VoteReply { .. }
+            Msg::Append { .. }
+                | Msg::AppendOk { .. }
+                | Msg::AppendReject { .. }
+                | Msg::Vote { .. }
+                | Msg::VoteReply { .. }
         );
         if raft && self.drop_pct > 0 && self.rng.chance(self.drop_pct as f64 / 100.0) {
             return;
@@ -1132,7 +1136,6 @@ impl Sim {
                         self.cuts.remove(&(a, b));
                     }
                 }
-
             }
             Heal::Lossy => {
                 self.drop_pct = 0;
@@ -1656,7 +1659,9 @@ impl Sim {
                                 // Recurring monitors and pending operations
                                 // ended with the old process: probes re-learn.
                                 for h in ns.history.values_mut() {
-                                    h.ops.retain(|o| o.interval_ms == 0 && o.op_status != OP_STATUS_PENDING);
+                                    h.ops.retain(|o| {
+                                        o.interval_ms == 0 && o.op_status != OP_STATUS_PENDING
+                                    });
                                 }
                                 ns.history.retain(|_, h| !h.ops.is_empty());
                                 if let Some(b) = boot {
@@ -1766,6 +1771,22 @@ impl Sim {
         } else {
             leader_term
         };
+        let two_node_fence_delay_ms = (self.spec.two_node && self.spec.design.agreed_tie_break)
+            .then(|| {
+                let p = self.peer(i);
+                two_node::fence_delay(
+                    self.spec.design,
+                    Side {
+                        id: i as u64,
+                        priority: self.priority(i, i),
+                    },
+                    Side {
+                        id: p as u64,
+                        priority: self.priority(i, p),
+                    },
+                    RACE,
+                )
+            });
         let mut dc = std::mem::replace(
             &mut self.nodes[i].dc,
             Dc::new(self.spec.design, dc_settings()),
@@ -1779,6 +1800,7 @@ impl Sim {
                 state_version: n.state.version,
                 members: &members,
                 leader_term,
+                two_node_fence_delay_ms,
             };
             dc.step(self.now, input, &view)
         };
@@ -2017,7 +2039,14 @@ impl Sim {
             let killed: Vec<Run> = std::mem::take(&mut n.exec.running).into_values().collect();
             n.exec.awaiting.clear();
             for r in killed {
-                self.send(i, r.dc, Msg::DispatchReply { key: r.reply_key, ok: false });
+                self.send(
+                    i,
+                    r.dc,
+                    Msg::DispatchReply {
+                        key: r.reply_key,
+                        ok: false,
+                    },
+                );
             }
         }
         let n = &mut self.nodes[i];
@@ -2284,7 +2313,14 @@ impl Sim {
             .collect();
         for (k, r) in stuck {
             self.nodes[i].exec.running.remove(&k);
-            self.send(i, r.dc, Msg::DispatchReply { key: r.reply_key, ok: false });
+            self.send(
+                i,
+                r.dc,
+                Msg::DispatchReply {
+                    key: r.reply_key,
+                    ok: false,
+                },
+            );
         }
         // Records: answered once applied here, retried otherwise.
         let mut done = Vec::new();
@@ -2781,11 +2817,19 @@ impl Sim {
                             "{} running {:?} awaiting {:?}",
                             n.name,
                             n.exec.running.keys().collect::<Vec<_>>(),
-                            n.exec.awaiting.iter().map(|a| &a.update.rsc).collect::<Vec<_>>()
+                            n.exec
+                                .awaiting
+                                .iter()
+                                .map(|a| &a.update.rsc)
+                                .collect::<Vec<_>>()
                         )
                     })
                     .collect();
-                let dcs: Vec<String> = self.nodes[l].dc.in_flight().map(|k| format!("{k:?}")).collect();
+                let dcs: Vec<String> = self.nodes[l]
+                    .dc
+                    .in_flight()
+                    .map(|k| format!("{k:?}"))
+                    .collect();
                 let mut st = status.clone();
                 st.have_quorum = true;
                 let t = ha_scheduler::schedule(&self.nodes[l].state.config, &st, EPOCH + 50);
