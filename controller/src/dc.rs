@@ -117,6 +117,8 @@ pub enum Input {
     ActionDone { action: ActionKey, ok: bool },
     /// A fencing this DC asked for ended (the event to record).
     FenceDone { event: FencingEvent },
+    /// This node's executor stopped everything it ran ([`Effect::StopAllHere`]).
+    StoppedAllHere,
 }
 
 /// Identifies a dispatched action: kind, resource, node.
@@ -187,6 +189,11 @@ pub enum Effect {
     /// Fence `target` once this node has confirmed it still leads `term`;
     /// answer [`Input::FenceDone`].
     Fence { term: u64, target: String },
+    /// The replicated state says this very node is unclean (an earlier DC
+    /// lost it): nobody fences the DC, so it stops everything it runs
+    /// itself and answers [`Input::StoppedAllHere`]; then it records itself
+    /// `Down` (nothing it held runs any more, as after a fencing).
+    StopAllHere { term: u64 },
 }
 
 /// The DC's own memory; everything else is in the [`View`].
@@ -205,6 +212,8 @@ pub struct Dc {
     fencing: BTreeSet<String>,
     /// Two-node mode: when the plan first asked to fence each target.
     fence_wanted: BTreeMap<String, Millis>,
+    /// This node is unclean: asked to stop everything here / it did.
+    self_stop: Option<bool>,
     retry_after: BTreeMap<ActionKey, Millis>,
     proposed: BTreeMap<String, (MemberState, Millis)>,
     last_step: Option<Millis>,
@@ -228,6 +237,7 @@ impl Dc {
             inflight: BTreeMap::new(),
             fencing: BTreeSet::new(),
             fence_wanted: BTreeMap::new(),
+            self_stop: None,
             retry_after: BTreeMap::new(),
             proposed: BTreeMap::new(),
             last_step: None,
@@ -313,6 +323,11 @@ impl Dc {
                         .insert(action, now + self.settings.retry_ms);
                 }
             }
+            Input::StoppedAllHere => {
+                if self.self_stop.is_some() {
+                    self.self_stop = Some(true);
+                }
+            }
             Input::FenceDone { event } => {
                 self.fencing.remove(&event.target);
                 if !event.succeeded {
@@ -332,6 +347,42 @@ impl Dc {
             }
         }
         self.retry_after.retain(|_, t| *t > now);
+
+        // 0. Is this very node unclean? Then it stops what it runs first.
+        let me_unclean = view
+            .status
+            .nodes
+            .get(view.me)
+            .is_some_and(|s| s.membership == Membership::Unclean);
+        if me_unclean {
+            match self.self_stop {
+                None => {
+                    self.self_stop = Some(false);
+                    out.push(Effect::StopAllHere { term });
+                }
+                Some(true) => {
+                    if self
+                        .proposed
+                        .get(view.me)
+                        .is_none_or(|(_, at)| now >= at + self.settings.repropose_ms)
+                    {
+                        self.proposed
+                            .insert(view.me.to_string(), (MemberState::Down, now));
+                        out.push(Effect::Propose {
+                            term,
+                            write: DcWrite::NodeState {
+                                node: view.me.to_string(),
+                                state: MemberState::Down,
+                                boot: None,
+                            },
+                        });
+                    }
+                }
+                Some(false) => {}
+            }
+            return out;
+        }
+        self.self_stop = None;
 
         // 1. Membership: make the replicated status match who answers.
         let changes = self.membership_changes(now, view);

@@ -376,6 +376,10 @@ enum Ev {
         boot: u64,
         key: ActionKey,
     },
+    StoppedHere {
+        node: usize,
+        boot: u64,
+    },
     HealAll,
 }
 
@@ -583,6 +587,7 @@ impl Sim {
             Ev::Fault(_) => (66, 0),
             Ev::DispatchTimeout { node, .. } => (67, *node as u64),
             Ev::HealAll => (68, 0),
+            Ev::StoppedHere { node, .. } => (69, *node as u64),
         };
         let mut h = self.out.digest ^ 0xcbf2_9ce4_8422_2325;
         for v in [self.now, kind, node] {
@@ -812,6 +817,11 @@ impl Sim {
                             },
                         );
                     }
+                }
+            }
+            Ev::StoppedHere { node, boot } => {
+                if self.alive(node) && self.nodes[node].boot == boot {
+                    self.dc_step(node, Input::StoppedAllHere);
                 }
             }
             Ev::HealAll => {
@@ -1318,7 +1328,10 @@ impl Sim {
             self.nodes[to].peer_heard.insert(from, self.now);
             if self.spec.two_node && from != to {
                 self.nodes[to].two.last_peer = self.now;
-                self.nodes[to].two.waiting = false;
+                // wait_for_all ends with the peer's log (a learner until then).
+                if matches!(msg, Msg::Append { .. }) {
+                    self.nodes[to].two.waiting = false;
+                }
                 if std::mem::take(&mut self.nodes[to].two.stopped) {
                     self.record_stops(to);
                 }
@@ -1846,6 +1859,11 @@ impl Sim {
                 );
             }
             Effect::Fence { term, target } => self.fence(i, term, target, false),
+            Effect::StopAllHere { .. } => {
+                self.stop_all(i);
+                let boot = self.nodes[i].boot;
+                self.at(400, Ev::StoppedHere { node: i, boot });
+            }
         }
     }
 
@@ -2313,6 +2331,21 @@ impl Sim {
             .collect();
         for (k, r) in stuck {
             self.nodes[i].exec.running.remove(&k);
+            // The pending record may still commit later: it is superseded
+            // by what is true, the action never ran (not running here).
+            let probe = Action {
+                kind: ActionKind::Monitor { interval_ms: 0 },
+                ..r.action.clone()
+            };
+            let update = self.op_update(i, &probe, 7, 0);
+            let uid = self.uid();
+            self.nodes[i].exec.awaiting.push(Await {
+                uid,
+                update: update.clone(),
+                reply: None,
+                last_try: now,
+            });
+            self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
             self.send(
                 i,
                 r.dc,
@@ -2960,6 +2993,7 @@ fn short(ev: &Ev) -> String {
         Ev::Heal(h) => format!("heal {h:?}"),
         Ev::DispatchTimeout { key, .. } => format!("dispatch timeout {} {}", key.kind, key.rsc),
         Ev::HealAll => "heal all".into(),
+        Ev::StoppedHere { node, .. } => format!("n{} stopped everything (unclean DC)", node + 1),
         Ev::Tick(_) | Ev::Deliver { .. } => String::new(),
     }
 }
