@@ -252,6 +252,11 @@ impl Dc {
         &self.settings
     }
 
+    /// The cluster's node-timeout changed (it lives in the replicated configuration).
+    pub fn set_node_timeout(&mut self, ms: Millis) {
+        self.settings.node_timeout_ms = ms;
+    }
+
     /// The term this DC leads in, if it leads.
     pub fn term(&self) -> Option<u64> {
         self.term
@@ -492,7 +497,8 @@ impl Dc {
     /// Whether `node`'s executor is another process than the one its
     /// last `Joined` named (it restarted and knows nothing it ran).
     fn restarted(&self, node: &str, view: &View<'_>) -> bool {
-        let Some(boot) = self.boots.get(node) else {
+        // 0: the runtime does not know executor processes apart.
+        let Some(boot) = self.boots.get(node).filter(|b| **b != 0) else {
             return false;
         };
         let recorded = view

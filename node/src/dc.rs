@@ -13,7 +13,7 @@
 //! executor what is in flight (the previous DC's actions) and dispatches
 //! nothing for those resources until they have finished.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,13 @@ use ha_raft_store::{Command, NodeState, OpUpdate};
 use ha_scheduler::model::{Config, Membership, OpRecord, Role, Status};
 use ha_scheduler::transition::{Action, ActionKind, Transition};
 use tokio::sync::mpsc;
+
+use ha_controller::dc::{
+    ActionKey, Dc, DcSettings as ControllerSettings, DcWrite, Effect,
+    InFlightOp as ControllerInFlightOp, Input, Member, MemberState, View,
+};
+use ha_controller::Design;
+use ha_scheduler::model::FencingEvent;
 
 use crate::executor::{
     ExecReply, ExecRequest, Executor, InFlightOp, InFlightReply, InFlightRequest,
@@ -422,28 +429,6 @@ pub fn ready_actions(t: &Transition) -> Vec<&Action> {
         .collect()
 }
 
-fn action_key(a: &Action) -> String {
-    format!(
-        "{}|{}|{}",
-        a.kind.name(),
-        a.rsc.as_deref().unwrap_or(""),
-        a.node
-    )
-}
-
-/// A dispatched action finished (`ok`: its result is recorded).
-struct Done {
-    key: String,
-    ok: bool,
-}
-
-/// A member's answer to "what is in flight" (asked by the DC of `term`).
-struct InFlightAnswer {
-    term: u64,
-    node: String,
-    ops: Result<Vec<InFlightOp>, String>,
-}
-
 /// The resource an in-flight executor key or an action's resource stands
 /// for (clone instances `base:N` count as their base).
 fn base_of(rsc: &str) -> &str {
@@ -478,7 +463,34 @@ async fn ask_in_flight(
     Ok(reply.ops)
 }
 
-/// Runs the DC loop until the process ends.
+/// The controller's settings from the loop's.
+fn controller_settings(settings: &DcSettings) -> ControllerSettings {
+    ControllerSettings {
+        node_timeout_ms: settings.node_timeout.as_millis() as u64,
+        node_action_limit: settings.node_action_limit,
+        replan_ms: settings.replan.as_millis() as u64,
+        ..ControllerSettings::default()
+    }
+}
+
+/// The replicated state's node state for a controller membership write.
+fn node_state(state: MemberState) -> Option<NodeState> {
+    match state {
+        MemberState::Joined => Some(NodeState::Joined),
+        MemberState::Unclean => Some(NodeState::Unclean),
+        MemberState::Down => Some(NodeState::Down),
+        // Executor processes are not told apart here yet (boot 0).
+        MemberState::Restarted => None,
+    }
+}
+
+/// Runs the DC: the runtime of [`ha_controller::dc::Dc`]. It feeds the
+/// controller the time, who answers, the executors' in-flight reports,
+/// the scheduler's plans (computed off the runtime) and the results of
+/// dispatches and fencing, and executes the effects it returns: DC writes
+/// of its term (never forwarded), in-flight queries, dispatches with clone
+/// notifications, fencing after a leadership check, and the unclean DC's
+/// own stop.
 pub async fn run(
     node: Node,
     executor: Arc<Executor>,
@@ -486,93 +498,43 @@ pub async fn run(
     stats: Arc<std::sync::Mutex<DcStats>>,
 ) {
     let mut versions = node.sm.subscribe();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-    // action key -> (resource, node)
-    let mut inflight: HashMap<String, (String, String)> = HashMap::new();
-    let mut retry_after: HashMap<String, Instant> = HashMap::new();
-    let mut leader_since: Option<Instant> = None;
-    // The term this node leads in (its fencing token), once it leads.
-    let mut leading_term: Option<u64> = None;
-    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<InFlightAnswer>();
-    // Members that answered "what is in flight" in this term, what they
-    // run for an earlier DC, and whom we are asking now.
-    let mut answered: BTreeSet<String> = BTreeSet::new();
-    let mut remote_in_flight: BTreeMap<String, Vec<InFlightOp>> = BTreeMap::new();
-    let mut asking: BTreeSet<String> = BTreeSet::new();
-    let mut last_ask = Instant::now();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    let mut dc = Dc::new(Design::default(), controller_settings(&settings));
+    let clock = Instant::now();
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut dirty = true;
-    let mut last_plan = Instant::now();
-    let mut last_quorum = false;
+    // The last plan, for what a dispatch needs besides its action (the
+    // other half of a migration).
+    let mut last_plan: Option<Arc<Transition>> = None;
+    let mut leading: Option<u64> = None;
     loop {
-        tokio::select! {
-            r = versions.changed() => { if r.is_err() { return } dirty = true; }
-            Some(d) = done_rx.recv() => {
-                dirty = true;
-                inflight.remove(&d.key);
-                if !d.ok {
-                    retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
-                }
-                while let Ok(d) = done_rx.try_recv() {
-                    inflight.remove(&d.key);
-                    if !d.ok {
-                        retry_after.insert(d.key, Instant::now() + Duration::from_secs(2));
-                    }
-                }
-            }
-            Some(a) = answer_rx.recv() => {
-                asking.remove(&a.node);
-                if Some(a.term) == leading_term {
-                    match a.ops {
-                        Ok(ops) => {
-                            dirty = true;
-                            answered.insert(a.node.clone());
-                            // This DC's own dispatches are tracked in `inflight`.
-                            let ops: Vec<InFlightOp> =
-                                ops.into_iter().filter(|o| o.dc_term != a.term).collect();
-                            if ops.is_empty() {
-                                remote_in_flight.remove(&a.node);
-                            } else {
-                                if remote_in_flight.get(&a.node) != Some(&ops) {
-                                    let what: Vec<String> =
-                                        ops.iter().map(|o| format!("{} {}", o.action, o.key)).collect();
-                                    tracing::info!(node = %a.node, "in flight for an earlier DC (busy until done): {}", what.join(", "));
-                                }
-                                remote_in_flight.insert(a.node, ops);
-                            }
-                        }
-                        Err(e) => tracing::debug!(node = %a.node, "in flight: {e}"),
-                    }
-                }
-            }
-            _ = tick.tick() => {}
-        }
-        let Some(term) = node.leader_term() else {
-            leader_since = None;
-            leading_term = None;
-            continue;
+        let input = tokio::select! {
+            r = versions.changed() => { if r.is_err() { return } Input::Tick }
+            Some(i) = rx.recv() => i,
+            _ = tick.tick() => Input::Tick,
         };
-        if leading_term != Some(term) {
-            // A new leadership (possibly of this node again): start over.
-            tracing::info!(term, "this node is the DC");
-            leading_term = Some(term);
-            leader_since = None;
-            answered.clear();
-            remote_in_flight.clear();
-            last_ask = Instant::now()
-                .checked_sub(Duration::from_secs(1))
-                .unwrap_or(last_ask);
+        if let Input::Planned { transition, .. } = &input {
+            last_plan = Some(Arc::new(transition.clone()));
+            if let Ok(mut s) = stats.lock() {
+                s.transitions += 1;
+            }
         }
-        let since = *leader_since.get_or_insert_with(Instant::now);
+        let now = clock.elapsed().as_millis() as u64;
+        let term = node.leader_term();
+        if term != leading {
+            if let Some(t) = term {
+                tracing::info!(term = t, "this node is the DC");
+            }
+            leading = term;
+        }
         // A two-node takeover left the peer's fencing to record (this node
         // leads alone now): record it before anything else.
-        if let Some(dir) = &node.data_dir {
+        if let (Some(t), Some(dir)) = (term, &node.data_dir) {
             let pending = crate::two_node::pending_fencing(dir);
             if let Ok(bytes) = std::fs::read(&pending) {
                 match serde_json::from_slice::<ha_scheduler::model::FencingEvent>(&bytes) {
                     Ok(event) => match node
-                        .propose_as_dc(term, Command::RecordFencing { event })
+                        .propose_as_dc(t, Command::RecordFencing { event })
                         .await
                     {
                         Ok(_) => {
@@ -590,226 +552,240 @@ pub async fn run(
                 }
             }
         }
-        // One node-timeout for the cluster, from the replicated configuration.
         let node_timeout = node.sm.read(|st| {
             crate::quorum::cluster_node_timeout(&st.config, st.config_epoch, settings.node_timeout)
         });
-        let Members {
-            addrs,
-            up,
-            heard,
-            voters_up,
-            voters,
-        } = members(&node, node_timeout, since);
-        if voters_up * 2 <= voters && crate::two_node::active(&node) {
-            // Two-node mode without the peer: nothing can be committed; the
-            // takeover (two_node) fences the peer first.
-            continue;
-        }
-        let grace_over = since.elapsed() > node_timeout * 2;
-        // A new DC first hears from every member (Pacemaker's join round):
-        // a node it has not heard from yet would look unseen, and unseen
-        // nodes are fenced (startup-fencing).
-        if !grace_over && addrs.keys().any(|n| !heard.contains(n)) {
-            continue;
-        }
-        let lost: BTreeSet<String> = node.sm.read(|s| {
-            s.config
-                .nodes
-                .iter()
-                .map(|n| n.name.clone())
-                .filter(|n| !up.contains(n) && (grace_over || heard.contains(n)))
-                .collect()
-        });
-        // Without STONITH a lost node is Down (its resources recovered
-        // elsewhere) only once it has had the time to stop them itself: its
-        // lease, then its stops (quorum::down_after).
-        let long_silent: BTreeSet<String> = node.sm.read(|s| {
-            lost.iter()
-                .filter(|n| {
-                    let d = crate::quorum::down_after(&s.config, &s.status, n, node_timeout);
-                    since.elapsed() >= d && !members(&node, d, since).up.contains(*n)
+        dc.set_node_timeout(node_timeout.as_millis() as u64);
+        // Who answered since the last tick (the controller times silence)
+        // and who answered within node-timeout (quorum).
+        let m = members(&node, settings.tick + settings.tick / 2, clock);
+        let within = members(&node, node_timeout, clock);
+        let quorum = within.voters_up * 2 > within.voters;
+        // Two-node mode without the peer: nothing can be committed; the
+        // takeover (two_node) fences the peer first.
+        let alone = !quorum && crate::two_node::active(&node);
+        let view_term = if alone { None } else { term };
+        let member_list: Vec<Member> = m
+            .addrs
+            .keys()
+            .map(|n| Member {
+                name: n.clone(),
+                voter: true,
+            })
+            .collect();
+        let mut inputs: Vec<Input> =
+            m.up.iter()
+                .filter(|n| **n != node.name)
+                .map(|n| Input::Heard {
+                    node: n.clone(),
+                    boot: 0,
                 })
-                .cloned()
-                .collect()
-        });
-        let changes = node
-            .sm
-            .read(|s| membership_changes(&s.config, &s.status, &up, &lost, &long_silent));
-        if !changes.is_empty() {
-            for c in changes {
-                tracing::info!("membership: {c:?}");
-                match node.propose_as_dc(term, c).await {
+                .collect();
+        inputs.push(input);
+        let mut effects = Vec::new();
+        for input in inputs {
+            let e = node.sm.read(|st| {
+                let view = View {
+                    me: &node.name,
+                    config: &st.config,
+                    status: &st.status,
+                    state_version: st.config_epoch + st.status_version,
+                    members: &member_list,
+                    leader_term: view_term,
+                    two_node_fence_delay_ms: None,
+                };
+                dc.step(now, input, &view)
+            });
+            effects.extend(e);
+        }
+        for e in effects {
+            run_effect(
+                &node,
+                &executor,
+                &tx,
+                &stats,
+                &m.addrs,
+                last_plan.clone(),
+                quorum,
+                e,
+            );
+        }
+    }
+}
+
+/// Executes one effect of the controller; results come back on `tx`.
+#[allow(clippy::too_many_arguments)]
+fn run_effect(
+    node: &Node,
+    executor: &Arc<Executor>,
+    tx: &mpsc::UnboundedSender<Input>,
+    stats: &Arc<std::sync::Mutex<DcStats>>,
+    addrs: &BTreeMap<String, String>,
+    plan: Option<Arc<Transition>>,
+    quorum: bool,
+    effect: Effect,
+) {
+    let (node, executor, tx) = (node.clone(), executor.clone(), tx.clone());
+    match effect {
+        Effect::Propose { term, write } => {
+            let cmd = match write {
+                DcWrite::NodeState { node: n, state, .. } => match node_state(state) {
+                    Some(state) => Command::SetNodeState { node: n, state },
+                    None => return,
+                },
+                DcWrite::Fencing { event } => Command::RecordFencing { event },
+            };
+            tracing::info!("DC write: {cmd:?}");
+            tokio::spawn(async move {
+                match node.propose_as_dc(term, cmd).await {
                     Ok(ha_raft_store::Response::Applied(_)) => {}
                     Ok(ha_raft_store::Response::Rejected(e)) => {
-                        tracing::warn!("membership change refused: {e}")
+                        tracing::warn!("DC write refused: {e}")
                     }
-                    Err(e) => tracing::warn!("cannot record a membership change: {e}"),
+                    Err(e) => tracing::warn!("cannot record a DC write: {e}"),
                 }
-            }
-            continue; // the new state wakes us
+            });
         }
-        // Before it plans, a new DC learns what every member's executor has
-        // in flight (the previous DC's actions), and keeps asking those that
-        // run something until it has finished.
-        if last_ask.elapsed() >= Duration::from_millis(250) {
-            last_ask = Instant::now();
-            remote_in_flight.retain(|n, _| up.contains(n));
-            for (target, addr) in &addrs {
-                let wanted = !answered.contains(target) || remote_in_flight.contains_key(target);
-                if !wanted || !up.contains(target) || !asking.insert(target.clone()) {
-                    continue;
+        Effect::QueryInFlight { term, node: target } => {
+            let addr = addrs.get(&target).cloned();
+            tokio::spawn(async move {
+                match ask_in_flight(&node, &executor, &target, addr.as_deref(), term).await {
+                    Ok(ops) => {
+                        // This DC's own dispatches it tracks itself.
+                        let ops: Vec<ControllerInFlightOp> = ops
+                            .into_iter()
+                            .filter(|o| o.dc_term != term)
+                            .map(|o| ControllerInFlightOp {
+                                rsc: base_of(&o.key).to_string(),
+                                operation: o.action,
+                            })
+                            .collect();
+                        if !ops.is_empty() {
+                            let what: Vec<String> = ops
+                                .iter()
+                                .map(|o| format!("{} {}", o.operation, o.rsc))
+                                .collect();
+                            tracing::info!(node = %target, "in flight for an earlier DC (busy until done): {}", what.join(", "));
+                        }
+                        let _ = tx.send(Input::InFlight {
+                            node: target,
+                            boot: 0,
+                            ops,
+                        });
+                    }
+                    Err(e) => tracing::debug!(node = %target, "in flight: {e}"),
                 }
-                let (node2, exec, tx) = (node.clone(), executor.clone(), answer_tx.clone());
-                let (target, addr) = (target.clone(), addr.clone());
-                tokio::spawn(async move {
-                    let ops = ask_in_flight(&node2, &exec, &target, Some(&addr), term).await;
-                    let _ = tx.send(InFlightAnswer {
-                        term,
-                        node: target,
-                        ops,
-                    });
-                });
-            }
+            });
         }
-        if !grace_over && addrs.keys().any(|n| !answered.contains(n)) {
-            continue;
-        }
-        let quorum = voters_up * 2 > voters;
-        if !dirty && quorum == last_quorum && last_plan.elapsed() < settings.replan {
-            continue;
-        }
-        dirty = false;
-        last_quorum = quorum;
-        last_plan = Instant::now();
-        let state = node.sm.state();
-        let mut status = state.status.clone();
-        status.have_quorum = quorum;
-        status.dc = Some(node.name.clone());
-        // The scheduler is CPU-bound (a large clone keeps it busy): off the
-        // runtime's workers, or heartbeats and leases stall on every node
-        // (issue 12, hole 8).
-        let planned = tokio::task::spawn_blocking(move || {
-            let t = ha_scheduler::schedule(&state.config, &status, now_secs());
-            (state, status, t)
-        })
-        .await;
-        let (state, status, t) = match planned {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("the scheduler failed: {e}");
-                continue;
-            }
-        };
-        if let Ok(mut s) = stats.lock() {
-            s.transitions += 1;
-        }
-        let now = Instant::now();
-        retry_after.retain(|_, t| *t > now);
-        let busy: BTreeSet<String> = inflight.values().map(|(r, _)| r.clone()).collect();
-        let mut per_node: HashMap<String, usize> = HashMap::new();
-        for (_, n) in inflight.values() {
-            *per_node.entry(n.clone()).or_default() += 1;
-        }
-        // What an earlier DC dispatched and is still running: busy.
-        let mut busy_base: BTreeSet<String> = BTreeSet::new();
-        for (n, ops) in &remote_in_flight {
-            *per_node.entry(n.clone()).or_default() += ops.len();
-            busy_base.extend(ops.iter().map(|o| base_of(&o.key).to_string()));
-        }
-        let mut started_rsc: BTreeSet<String> = BTreeSet::new();
-        for a in ready_actions(&t) {
-            let key = action_key(a);
-            let rsc = a.rsc.clone().unwrap_or_default();
-            if inflight.contains_key(&key)
-                || retry_after.contains_key(&key)
-                || busy.contains(&rsc)
-                || busy_base.contains(base_of(&rsc))
-                || started_rsc.contains(&rsc)
-            {
-                continue;
-            }
-            if a.kind == ActionKind::Fence {
-                if a.node == node.name {
-                    continue; // the DC is up: it is not fenced by itself
+        Effect::Plan { based_on } => {
+            let me = node.name.clone();
+            let state = node.sm.state();
+            // The scheduler is CPU-bound (a large clone keeps it busy): off
+            // the runtime's workers, or heartbeats and leases stall on every
+            // node (issue 12, hole 8).
+            tokio::spawn(async move {
+                let planned = tokio::task::spawn_blocking(move || {
+                    let mut status = state.status.clone();
+                    status.have_quorum = quorum;
+                    status.dc = Some(me);
+                    ha_scheduler::schedule(&state.config, &status, now_secs())
+                })
+                .await;
+                match planned {
+                    Ok(transition) => {
+                        let _ = tx.send(Input::Planned {
+                            based_on,
+                            transition,
+                        });
+                    }
+                    Err(e) => tracing::error!("the scheduler failed: {e}"),
                 }
-                inflight.insert(
-                    key.clone(),
-                    (format!("fence:{}", a.node), node.name.clone()),
-                );
-                let done = done_tx.clone();
-                let node2 = node.clone();
-                let target = a.node.clone();
-                tokio::spawn(async move {
-                    let ok =
-                        match crate::fencer::fence_and_record(&node2, term, &target, None, false)
-                            .await
-                        {
-                            Ok(r) => r.succeeded,
-                            Err(e) => {
-                                tracing::error!(target = %target, "fencing not recorded: {e}");
-                                false
-                            }
-                        };
-                    let _ = done.send(Done { key, ok });
-                });
-                continue;
-            }
-            let online = state
-                .status
-                .nodes
-                .get(&a.node)
-                .is_some_and(|s| s.membership == Membership::Online);
-            if !online || !up.contains(&a.node) {
-                continue;
-            }
-            let count = per_node.entry(a.node.clone()).or_default();
-            if *count >= settings.node_action_limit {
-                continue;
-            }
-            let req = exec_request(&state.config, &t, a)
-                .or_else(|e| orphan_stop_request(&state.config, &state.status, a).ok_or(e));
+            });
+        }
+        Effect::Dispatch { term, action } => {
+            let key = ActionKey::of(&action);
+            let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
+            let t = plan.unwrap_or_default();
+            let req = exec_request(&config, &t, &action)
+                .or_else(|e| orphan_stop_request(&config, &status, &action).ok_or(e));
             let req = match req {
                 Ok(r) => ExecRequest { dc_term: term, ..r },
                 Err(e) => {
-                    tracing::warn!("cannot run {key}: {e}");
-                    continue;
+                    tracing::warn!("cannot run {} of {}: {e}", key.kind, key.rsc);
+                    let _ = tx.send(Input::ActionDone {
+                        action: key,
+                        ok: false,
+                    });
+                    return;
                 }
             };
-            *count += 1;
-            started_rsc.insert(rsc.clone());
-            inflight.insert(key.clone(), (rsc.clone(), a.node.clone()));
             if let Ok(mut s) = stats.lock() {
                 s.dispatched += 1;
             }
-            tracing::info!(action = %a.kind.name(), resource = %rsc, node = %a.node, reason = %a.reason, "dispatch");
-            let done = done_tx.clone();
-            let node2 = node.clone();
-            let exec = executor.clone();
-            let addr = addrs.get(&a.node).cloned();
-            let target = a.node.clone();
-            let stats2 = stats.clone();
-            let notify = notifications(&state.config, &status, &rsc, &a.node, &req);
-            let addrs2 = addrs.clone();
+            tracing::info!(action = %action.kind.name(), resource = %key.rsc, node = %action.node, reason = %action.reason, "dispatch");
+            let notify = notifications(&config, &status, &key.rsc, &action.node, &req);
+            let addrs = addrs.clone();
+            let stats = stats.clone();
             tokio::spawn(async move {
+                let target = action.node.clone();
+                let addr = addrs.get(&target).cloned();
                 if let Some((peers, meta)) = &notify {
-                    notify_peers(&node2, &exec, &addrs2, peers, meta, &req, "pre").await;
+                    notify_peers(&node, &executor, &addrs, peers, meta, &req, "pre").await;
                 }
-                let result = dispatch(&node2, &exec, &target, addr.as_deref(), req.clone()).await;
+                let result =
+                    dispatch(&node, &executor, &target, addr.as_deref(), req.clone()).await;
                 if let (Some((peers, meta)), Ok(_)) = (&notify, &result) {
-                    notify_peers(&node2, &exec, &addrs2, peers, meta, &req, "post").await;
+                    notify_peers(&node, &executor, &addrs, peers, meta, &req, "post").await;
                 }
                 let ok = match result {
                     Ok(_) => true,
                     Err(e) => {
                         tracing::warn!(node = %target, "dispatch failed: {e}");
-                        if let Ok(mut s) = stats2.lock() {
+                        if let Ok(mut s) = stats.lock() {
                             s.failed_dispatches += 1;
                         }
                         false
                     }
                 };
-                let _ = done.send(Done { key, ok });
+                let _ = tx.send(Input::ActionDone { action: key, ok });
+            });
+        }
+        Effect::Fence { term, target } => {
+            tokio::spawn(async move {
+                // Only a DC that still leads fences (a read-index round).
+                let leads = node.raft.ensure_linearizable().await.is_ok()
+                    && node.leader_term() == Some(term);
+                let event = if leads {
+                    let config = node.sm.read(|s| s.config.clone());
+                    tracing::warn!(target = %target, "fencing");
+                    let (action, report) =
+                        crate::fencer::fence(&config, &target, None, false).await;
+                    if report.succeeded {
+                        tracing::warn!(target = %target, "fenced: {}", report.summary());
+                    } else {
+                        tracing::error!(target = %target, "fencing failed: {}", report.summary());
+                    }
+                    crate::fencer::event(&node.name, action, &report)
+                } else {
+                    tracing::warn!(target = %target, "not fencing: this node no longer leads term {term}");
+                    FencingEvent {
+                        target: target.clone(),
+                        action: "reboot".into(),
+                        succeeded: false,
+                        time: now_secs(),
+                        origin: Some(node.name.clone()),
+                        reason: Some(format!("the DC of term {term} was deposed")),
+                        ..Default::default()
+                    }
+                };
+                let _ = tx.send(Input::FenceDone { event });
+            });
+        }
+        Effect::StopAllHere { .. } => {
+            tokio::spawn(async move {
+                tracing::error!("the replicated state says this node (the DC) is unclean: stopping everything it runs");
+                crate::quorum::stop_local_resources(&node, &executor, "this DC is unclean").await;
+                let _ = tx.send(Input::StoppedAllHere);
             });
         }
     }
