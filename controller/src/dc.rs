@@ -21,6 +21,10 @@ pub const RC_PENDING: i32 = 193;
 /// The stop timeout assumed when neither the operation nor `op_defaults` set one.
 pub const DEFAULT_OP_TIMEOUT_MS: u64 = 20_000;
 
+/// Without fencing, a lost node is `Down` this long after node-timeout plus
+/// its largest stop timeout (its lease counts from its own last contact).
+pub const DOWN_MARGIN_MS: Millis = 500;
+
 /// The transient node attribute holding the executor process a `Joined` named.
 pub const BOOT_ATTR: &str = "#executor-boot";
 
@@ -535,9 +539,10 @@ impl Dc {
             return Some(MemberState::Unclean);
         }
         let wait = if self.design.down_after_stops {
-            // Its lease stops everything it runs at node-timeout; the
-            // slowest stop is over after that.
-            largest_stop_timeout_ms(view.config)
+            // Its lease stops everything it runs at node-timeout (counted
+            // from its own last contact, up to a heartbeat later than ours);
+            // the slowest stop is over after that.
+            largest_stop_timeout_ms(view.config) + DOWN_MARGIN_MS
         } else {
             0
         };
@@ -908,7 +913,7 @@ mod tests {
         );
         let proposes = |e: &[Effect]| e.iter().any(|e| matches!(e, Effect::Propose { .. }));
         let mut t = 100;
-        while t <= 50 + 1600 + 7000 {
+        while t <= 50 + 1600 + 7000 + DOWN_MARGIN_MS {
             assert!(
                 !proposes(&dc.step(t, Input::Tick, &view(&c, &s, &m, 1))),
                 "t={t}"
