@@ -478,6 +478,11 @@ fn twenty_cuts_each_end_with_exactly_one_node_running_and_the_other_fenced() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The status counts a pending start as active: wait for the agents.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lab.agents_running(survivor) != 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(
             lab.agents_running(survivor),
             2,
