@@ -279,6 +279,8 @@ struct Node {
     /// The DC loop's belief when it was paused: it acts on it once after
     /// SIGCONT, before it looks at Raft again.
     stale_leader_term: Option<u64>,
+    /// Entries below this index are re-applied after a restart (history).
+    replayed: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +507,7 @@ pub fn run(spec: Spec) -> Outcome {
             slow_until: 0,
             peer_heard: BTreeMap::new(),
             stale_leader_term: None,
+            replayed: 0,
         };
         node.exec.call = 1;
         nodes.push(node);
@@ -891,6 +894,7 @@ impl Sim {
         let _ = power_on;
         // Its committed prefix is what it knew; it re-applies it.
         let keep = self.nodes[i].log.len();
+        self.nodes[i].replayed = keep;
         if self.nodes[i].voters.len() > 1 {
             // Entries known committed are those in the global committed prefix.
             let c = self.committed.len().min(keep);
@@ -995,7 +999,11 @@ impl Sim {
             }
             Fault::OneWay { from, to, ms } => {
                 self.count_fault("one-way partition");
+                // Every message here rides on TCP (gRPC): packets lost one
+                // way stall the connection's data both ways (no ACKs come
+                // back), so a one-way loss cuts the link's messages both ways.
                 self.cut(from, to, ms);
+                self.cut(to, from, ms);
             }
             Fault::Lossy {
                 drop_pct,
@@ -1592,9 +1600,29 @@ impl Sim {
                 self.committed.push((e.term, e.uid));
                 self.first_commit(&e);
             }
+            let was_member = self.own_membership(i) != Membership::Offline;
             self.apply(i, &e);
             self.nodes[i].applied += 1;
+            // A node that learns it was declared down or fenced while it
+            // runs (a frozen process that outlived the Down timing) stops
+            // everything: what it held may run elsewhere now.
+            let declared_down = was_member && self.own_membership(i) == Membership::Offline;
+            let fresh = idx >= self.nodes[i].replayed;
+            if declared_down && fresh && self.spec.design.down_after_stops && self.alive(i) {
+                self.trace(|| format!("n{}: declared down while running: stop all", i + 1));
+                self.stop_all(i);
+            }
         }
+    }
+
+    fn own_membership(&self, i: usize) -> Membership {
+        let n = &self.nodes[i];
+        n.state
+            .status
+            .nodes
+            .get(&n.name)
+            .map(|s| s.membership)
+            .unwrap_or(Membership::Offline)
     }
 
     /// Checks made once per committed entry.
