@@ -242,6 +242,10 @@ struct TwoNode {
     fencing: bool,
     peer_confirms: bool,
     last_peer: Millis,
+    /// When its last tick ran (a gap means the process was frozen).
+    last_tick: Millis,
+    /// After a freeze it races no sooner than this.
+    yield_until: Millis,
     /// It stopped everything after failing to fence the lost peer.
     stopped: bool,
 }
@@ -2599,6 +2603,12 @@ impl Sim {
         }
         let p = self.peer(i);
         let now = self.now;
+        // A node that was frozen (its ticks stopped) is the suspect one: it
+        // yields, racing no sooner than the base delay after it runs again.
+        let last = std::mem::replace(&mut self.nodes[i].two.last_tick, now);
+        if last > 0 && now > last + 500 {
+            self.nodes[i].two.yield_until = now + RACE.base_ms + RACE.priority_ms + NODE_TIMEOUT_MS;
+        }
         let n = &self.nodes[i];
         if n.voters.len() == 1 {
             // The survivor; a booted one asks the peer.
@@ -2648,7 +2658,7 @@ impl Sim {
                 now + d
             }
         };
-        if now >= at {
+        if now >= at && now >= self.nodes[i].two.yield_until {
             self.nodes[i].two.fencing = true;
             let target = self.nodes[p].name.clone();
             self.fence(i, 0, target, true);
