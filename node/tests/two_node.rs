@@ -272,7 +272,12 @@ fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins(
         "membership rewritten to the survivor"
     );
     // d1's start on node1 (the agent's own state file) came after the fence.
+    // The status counts a pending start as active: wait for the agent.
     let state = c.dir.join("node1/data/agents/rsctmp/Dummy-d1.state");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = std::fs::metadata(&state)
         .and_then(|m| m.modified())
         .expect("d1 runs on node1")
