@@ -1816,22 +1816,8 @@ impl Sim {
         } else {
             leader_term
         };
-        let two_node_fence_delay_ms = (self.spec.two_node && self.spec.design.agreed_tie_break)
-            .then(|| {
-                let p = self.peer(i);
-                two_node::fence_delay(
-                    self.spec.design,
-                    Side {
-                        id: i as u64,
-                        priority: self.priority(i, i),
-                    },
-                    Side {
-                        id: p as u64,
-                        priority: self.priority(i, p),
-                    },
-                    RACE,
-                )
-            });
+        let two_node_fence_delay_ms =
+            (self.spec.two_node && self.spec.design.agreed_tie_break).then(|| self.race_delay(i));
         let mut dc = std::mem::replace(
             &mut self.nodes[i].dc,
             Dc::new(self.spec.design, dc_settings()),
@@ -2045,7 +2031,6 @@ impl Sim {
     /// Back in the majority after stopping everything: it records the
     /// stops it made (its own operations), so the status agrees again.
     fn record_stops(&mut self, i: usize) {
-        let now = self.now;
         let n = &self.nodes[i];
         let mut keys: BTreeSet<String> = n.agents.keys().cloned().collect();
         if let Some(ns) = n.state.status.nodes.get(&n.name) {
@@ -2060,14 +2045,7 @@ impl Sim {
                 reason: "no quorum".into(),
             };
             let update = self.op_update(i, &action, 0, 0);
-            let uid = self.uid();
-            self.nodes[i].exec.awaiting.push(Await {
-                uid,
-                update: update.clone(),
-                reply: None,
-                last_try: now,
-            });
-            self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
+            self.record_own(i, update, None);
         }
     }
 
@@ -2325,12 +2303,17 @@ impl Sim {
         }
         self.nodes[i].exec.running.remove(&rsc);
         let update = self.op_update(i, &run.action, rc, op_status);
+        self.record_own(i, update, Some((run.dc, run.reply_key.clone())));
+    }
+
+    /// Records one of this node's own operations through Raft (retried until
+    /// applied here), answering `reply` (the DC and its key) once it is.
+    fn record_own(&mut self, i: usize, update: OpUpdate, reply: Option<(usize, ActionKey)>) {
         let uid = self.uid();
-        let key = run.reply_key.clone();
         self.nodes[i].exec.awaiting.push(Await {
             uid,
             update: update.clone(),
-            reply: Some((run.dc, key)),
+            reply,
             last_try: self.now,
         });
         self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
@@ -2370,14 +2353,7 @@ impl Sim {
                 ..r.action.clone()
             };
             let update = self.op_update(i, &probe, 7, 0);
-            let uid = self.uid();
-            self.nodes[i].exec.awaiting.push(Await {
-                uid,
-                update: update.clone(),
-                reply: None,
-                last_try: now,
-            });
-            self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
+            self.record_own(i, update, None);
             self.send(
                 i,
                 r.dc,
@@ -2438,14 +2414,7 @@ impl Sim {
                     reason: String::new(),
                 };
                 let update = self.op_update(i, &action, rc, 0);
-                let uid = self.uid();
-                self.nodes[i].exec.awaiting.push(Await {
-                    uid,
-                    update: update.clone(),
-                    reply: None,
-                    last_try: now,
-                });
-                self.forward_or_append(i, Cmd::Ops(vec![update]), uid, false);
+                self.record_own(i, update, None);
             }
         }
     }
@@ -2597,6 +2566,23 @@ impl Sim {
             .unwrap_or(0)
     }
 
+    /// This side's delay in the fence race, by its own view of priorities.
+    fn race_delay(&self, i: usize) -> Millis {
+        let p = self.peer(i);
+        two_node::fence_delay(
+            self.spec.design,
+            Side {
+                id: i as u64,
+                priority: self.priority(i, i),
+            },
+            Side {
+                id: p as u64,
+                priority: self.priority(i, p),
+            },
+            RACE,
+        )
+    }
+
     fn two_node_tick(&mut self, i: usize) {
         if !self.spec.two_node {
             return;
@@ -2641,18 +2627,7 @@ impl Sim {
                 let d = if n.two.unblocked {
                     0
                 } else {
-                    two_node::fence_delay(
-                        self.spec.design,
-                        Side {
-                            id: i as u64,
-                            priority: self.priority(i, i),
-                        },
-                        Side {
-                            id: p as u64,
-                            priority: self.priority(i, p),
-                        },
-                        RACE,
-                    )
+                    self.race_delay(i)
                 };
                 self.nodes[i].two.race_at = Some(now + d);
                 now + d
