@@ -261,11 +261,6 @@ impl Dc {
         self.settings.node_timeout_ms = ms;
     }
 
-    /// The term this DC leads in, if it leads.
-    pub fn term(&self) -> Option<u64> {
-        self.term
-    }
-
     /// Actions dispatched by this DC and not answered yet.
     pub fn in_flight(&self) -> impl Iterator<Item = &ActionKey> {
         self.inflight.keys()

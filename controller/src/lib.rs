@@ -93,18 +93,6 @@ impl Design {
         }
     }
 
-    /// The names of the mechanisms, in declaration order (for traces).
-    pub const NAMES: [&'static str; 8] = [
-        "fencing_tokens",
-        "pending_ops",
-        "stop_orphans",
-        "survivor_record",
-        "down_after_stops",
-        "commands_bound_to_node",
-        "agreed_tie_break",
-        "scheduler_off_runtime",
-    ];
-
     /// The design with the mechanism `name` off; `None` for an unknown name.
     pub fn without(name: &str) -> Option<Design> {
         let mut d = Design::default();

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ha_raft_store::{Command, NodeState, OpUpdate};
-use ha_scheduler::model::{Config, Membership, OpRecord, Role, Status};
+use ha_raft_store::{ClusterState, Command, NodeState, OpUpdate};
+use ha_scheduler::model::{Config, OpRecord, Role, Status};
 use ha_scheduler::transition::{Action, ActionKind, Transition};
 use tokio::sync::mpsc;
 
@@ -125,54 +125,6 @@ pub(crate) fn members(node: &Node, within: Duration, since: Instant) -> Members 
             if voter_ids.contains(id) {
                 out.voters_up += 1;
             }
-        }
-    }
-    out
-}
-
-/// The membership changes that make the replicated status match who is up.
-/// `lost`: the nodes this DC may declare lost (heard from, then silent for
-/// node-timeout; or never heard from once its grace period is over); with
-/// STONITH they become `Unclean` (fenced before anything they ran is
-/// recovered). Without STONITH a lost node becomes `Down` only when it is
-/// also in `long_silent`: silent for [`crate::quorum::down_after`] (its
-/// lease plus the stops it runs on losing quorum). An unclean node stays
-/// unclean until fenced.
-pub fn membership_changes(
-    config: &Config,
-    status: &Status,
-    up: &BTreeSet<String>,
-    lost: &BTreeSet<String>,
-    long_silent: &BTreeSet<String>,
-) -> Vec<Command> {
-    let stonith = crate::fencer::stonith_enabled(config);
-    let mut out = Vec::new();
-    for n in &config.nodes {
-        let membership = status
-            .nodes
-            .get(&n.name)
-            .map(|s| s.membership)
-            .unwrap_or(Membership::Offline);
-        let is_up = up.contains(&n.name);
-        let state = match (is_up, membership) {
-            (true, Membership::Offline | Membership::Pending) => Some(NodeState::Joined),
-            (false, Membership::Online | Membership::Pending)
-                if stonith && lost.contains(&n.name) =>
-            {
-                Some(NodeState::Unclean)
-            }
-            (false, Membership::Online | Membership::Pending)
-                if lost.contains(&n.name) && long_silent.contains(&n.name) =>
-            {
-                Some(NodeState::Down)
-            }
-            _ => None,
-        };
-        if let Some(state) = state {
-            out.push(Command::SetNodeState {
-                node: n.name.clone(),
-                state,
-            });
         }
     }
     out
@@ -417,18 +369,6 @@ pub fn notifications(
     Some((nodes.into_iter().collect(), meta))
 }
 
-/// The actions of `t` that can be dispatched now: nothing planned must
-/// precede them, they are not notifications (those are sent around the
-/// action they belong to).
-pub fn ready_actions(t: &Transition) -> Vec<&Action> {
-    let blocked: BTreeSet<usize> = t.edges.iter().map(|&(_, b)| b).collect();
-    t.actions
-        .iter()
-        .filter(|a| !blocked.contains(&a.id))
-        .filter(|a| a.kind != ActionKind::Notify)
-        .collect()
-}
-
 /// The resource an in-flight executor key or an action's resource stands
 /// for (clone instances `base:N` count as their base).
 fn base_of(rsc: &str) -> &str {
@@ -498,23 +438,37 @@ pub async fn run(
     stats: Arc<std::sync::Mutex<DcStats>>,
 ) {
     let mut versions = node.sm.subscribe();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Planned>();
     let mut dc = Dc::new(Design::default(), controller_settings(&settings));
     let clock = Instant::now();
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The last plan, for what a dispatch needs besides its action (the
-    // other half of a migration).
-    let mut last_plan: Option<Arc<Transition>> = None;
+    // The last plan and the state it was made on: a dispatch is only ever
+    // of a plan of the current state, and takes its configuration and the
+    // other half of a migration from there (no copy of the state per action).
+    let mut last_plan: Option<Arc<(ClusterState, Transition)>> = None;
     let mut leading: Option<u64> = None;
     loop {
         let input = tokio::select! {
-            r = versions.changed() => { if r.is_err() { return } Input::Tick }
+            r = versions.changed() => { if r.is_err() { return } Planned::Input(Input::Tick) }
             Some(i) = rx.recv() => i,
-            _ = tick.tick() => Input::Tick,
+            _ = tick.tick() => Planned::Input(Input::Tick),
         };
-        if let Input::Planned { transition, .. } = &input {
-            last_plan = Some(Arc::new(transition.clone()));
+        let input = match input {
+            Planned::Input(i) => i,
+            Planned::Plan {
+                based_on,
+                state,
+                transition,
+            } => {
+                last_plan = Some(Arc::new((*state, transition.clone())));
+                Input::Planned {
+                    based_on,
+                    transition,
+                }
+            }
+        };
+        if let Input::Planned { .. } = &input {
             if let Ok(mut s) = stats.lock() {
                 s.transitions += 1;
             }
@@ -558,9 +512,11 @@ pub async fn run(
         dc.set_node_timeout(node_timeout.as_millis() as u64);
         // Who answered since the last tick (the controller times silence)
         // and who answered within node-timeout (quorum).
-        let m = members(&node, settings.tick + settings.tick / 2, clock);
-        let within = members(&node, node_timeout, clock);
-        let quorum = within.voters_up * 2 > within.voters;
+        let recent = Instant::now()
+            .checked_sub(settings.tick + settings.tick / 2)
+            .unwrap_or(clock);
+        let m = members(&node, node_timeout, recent);
+        let quorum = m.have_quorum();
         // Two-node mode without the peer: nothing can be committed; the
         // takeover (two_node) fences the peer first.
         let alone = !quorum && crate::two_node::active(&node);
@@ -573,14 +529,15 @@ pub async fn run(
                 voter: true,
             })
             .collect();
-        let mut inputs: Vec<Input> =
-            m.up.iter()
-                .filter(|n| **n != node.name)
-                .map(|n| Input::Heard {
-                    node: n.clone(),
-                    boot: 0,
-                })
-                .collect();
+        let mut inputs: Vec<Input> = m
+            .heard
+            .iter()
+            .filter(|n| **n != node.name)
+            .map(|n| Input::Heard {
+                node: n.clone(),
+                boot: 0,
+            })
+            .collect();
         inputs.push(input);
         let mut effects = Vec::new();
         for input in inputs {
@@ -613,15 +570,26 @@ pub async fn run(
     }
 }
 
+/// What comes back to the loop: a controller input, or a plan with the
+/// state it was made on.
+enum Planned {
+    Input(Input),
+    Plan {
+        based_on: u64,
+        state: Box<ClusterState>,
+        transition: Transition,
+    },
+}
+
 /// Executes one effect of the controller; results come back on `tx`.
 #[allow(clippy::too_many_arguments)]
 fn run_effect(
     node: &Node,
     executor: &Arc<Executor>,
-    tx: &mpsc::UnboundedSender<Input>,
+    tx: &mpsc::UnboundedSender<Planned>,
     stats: &Arc<std::sync::Mutex<DcStats>>,
     addrs: &BTreeMap<String, String>,
-    plan: Option<Arc<Transition>>,
+    plan: Option<Arc<(ClusterState, Transition)>>,
     quorum: bool,
     effect: Effect,
 ) {
@@ -667,11 +635,11 @@ fn run_effect(
                                 .collect();
                             tracing::info!(node = %target, "in flight for an earlier DC (busy until done): {}", what.join(", "));
                         }
-                        let _ = tx.send(Input::InFlight {
+                        let _ = tx.send(Planned::Input(Input::InFlight {
                             node: target,
                             boot: 0,
                             ops,
-                        });
+                        }));
                     }
                     Err(e) => tracing::debug!(node = %target, "in flight: {e}"),
                 }
@@ -688,13 +656,15 @@ fn run_effect(
                     let mut status = state.status.clone();
                     status.have_quorum = quorum;
                     status.dc = Some(me);
-                    ha_scheduler::schedule(&state.config, &status, now_secs())
+                    let t = ha_scheduler::schedule(&state.config, &status, now_secs());
+                    (state, t)
                 })
                 .await;
                 match planned {
-                    Ok(transition) => {
-                        let _ = tx.send(Input::Planned {
+                    Ok((state, transition)) => {
+                        let _ = tx.send(Planned::Plan {
                             based_on,
+                            state: Box::new(state),
                             transition,
                         });
                     }
@@ -704,18 +674,26 @@ fn run_effect(
         }
         Effect::Dispatch { term, action } => {
             let key = ActionKey::of(&action);
-            let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
-            let t = plan.unwrap_or_default();
-            let req = exec_request(&config, &t, &action)
-                .or_else(|e| orphan_stop_request(&config, &status, &action).ok_or(e));
+            // The controller dispatches only from a plan of the current state.
+            let Some(plan) = plan else {
+                let _ = tx.send(Planned::Input(Input::ActionDone {
+                    action: key,
+                    ok: false,
+                }));
+                return;
+            };
+            let (state, t) = &*plan;
+            let (config, status) = (&state.config, &state.status);
+            let req = exec_request(config, t, &action)
+                .or_else(|e| orphan_stop_request(config, status, &action).ok_or(e));
             let req = match req {
                 Ok(r) => ExecRequest { dc_term: term, ..r },
                 Err(e) => {
                     tracing::warn!("cannot run {} of {}: {e}", key.kind, key.rsc);
-                    let _ = tx.send(Input::ActionDone {
+                    let _ = tx.send(Planned::Input(Input::ActionDone {
                         action: key,
                         ok: false,
-                    });
+                    }));
                     return;
                 }
             };
@@ -723,7 +701,7 @@ fn run_effect(
                 s.dispatched += 1;
             }
             tracing::info!(action = %action.kind.name(), resource = %key.rsc, node = %action.node, reason = %action.reason, "dispatch");
-            let notify = notifications(&config, &status, &key.rsc, &action.node, &req);
+            let notify = notifications(config, status, &key.rsc, &action.node, &req);
             let addrs = addrs.clone();
             let stats = stats.clone();
             tokio::spawn(async move {
@@ -747,7 +725,7 @@ fn run_effect(
                         false
                     }
                 };
-                let _ = tx.send(Input::ActionDone { action: key, ok });
+                let _ = tx.send(Planned::Input(Input::ActionDone { action: key, ok }));
             });
         }
         Effect::Fence { term, target } => {
@@ -778,14 +756,14 @@ fn run_effect(
                         ..Default::default()
                     }
                 };
-                let _ = tx.send(Input::FenceDone { event });
+                let _ = tx.send(Planned::Input(Input::FenceDone { event }));
             });
         }
         Effect::StopAllHere { .. } => {
             tokio::spawn(async move {
                 tracing::error!("the replicated state says this node (the DC) is unclean: stopping everything it runs");
                 crate::quorum::stop_local_resources(&node, &executor, "this DC is unclean").await;
-                let _ = tx.send(Input::StoppedAllHere);
+                let _ = tx.send(Planned::Input(Input::StoppedAllHere));
             });
         }
     }

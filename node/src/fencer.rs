@@ -73,11 +73,7 @@ pub fn action(config: &Config) -> FenceAction {
 
 /// `stonith-enabled` (default true).
 pub fn stonith_enabled(config: &Config) -> bool {
-    config
-        .properties
-        .get("stonith-enabled")
-        .map(|v| ha_scheduler::cib::is_true(v))
-        .unwrap_or(true)
+    ha_controller::dc::stonith_enabled(config)
 }
 
 /// Fences `target` with the configuration's devices, levels and

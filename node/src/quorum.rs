@@ -43,11 +43,6 @@ pub fn heard_within(node: &Node, d: Duration) -> bool {
 
 /// `node-timeout` when the configuration does not set it.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(1600);
-/// A stop without a configured timeout (Pacemaker's default op timeout).
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(20);
-/// What the DC waits beyond node-timeout + the stops: the lease's tick
-/// (100 ms) and scheduling on a loaded node.
-pub const DOWN_MARGIN: Duration = Duration::from_millis(500);
 
 /// The `node-timeout` cluster property, checked
 /// ([`ha_scheduler::options::node_timeout`]: 500 ms..=120 s); `None` when
@@ -79,54 +74,6 @@ pub fn cluster_node_timeout(
 pub fn node_timeout(node: &Node) -> Duration {
     node.sm
         .read(|s| cluster_node_timeout(&s.config, s.config_epoch, node.node_timeout))
-}
-
-/// The longest stop timeout among the resources `node` runs by `status`
-/// (configured `op stop timeout`, else `op_defaults timeout`, else
-/// [`DEFAULT_STOP_TIMEOUT`]); zero when it runs nothing.
-pub fn largest_stop_timeout(
-    config: &ha_scheduler::model::Config,
-    status: &ha_scheduler::model::Status,
-    node: &str,
-) -> Duration {
-    let here = ha_scheduler::current_placement(config, status, crate::dc::now_secs());
-    let empty = Transition::default();
-    here.resources
-        .iter()
-        .filter(|(_, p)| p.nodes.iter().any(|n| n == node))
-        .map(|(k, _)| {
-            let action = Action {
-                id: 0,
-                kind: ActionKind::Stop,
-                rsc: Some(k.split('@').next().unwrap_or(k).to_string()),
-                node: node.to_string(),
-                reason: String::new(),
-            };
-            crate::dc::exec_request(config, &empty, &action)
-                .map(|r| Duration::from_millis(r.timeout_ms))
-                .unwrap_or(DEFAULT_STOP_TIMEOUT)
-        })
-        .max()
-        .unwrap_or(Duration::ZERO)
-}
-
-/// Without STONITH, how long a node must have been silent before the DC
-/// declares it `Down` and recovers its resources elsewhere: its lease
-/// (node-timeout), then the stops it runs on losing quorum (all at once,
-/// so the longest of them), then [`DOWN_MARGIN`]. A node that runs nothing
-/// is down after node-timeout.
-pub fn down_after(
-    config: &ha_scheduler::model::Config,
-    status: &ha_scheduler::model::Status,
-    node: &str,
-    node_timeout: Duration,
-) -> Duration {
-    let stops = largest_stop_timeout(config, status, node);
-    if stops.is_zero() {
-        node_timeout
-    } else {
-        node_timeout + stops + DOWN_MARGIN
-    }
 }
 
 /// Whether this node is in the majority now.
@@ -256,7 +203,6 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
 mod tests {
     use super::*;
     use ha_scheduler::model::{Config, Membership, OpRecord, ResourceHistory, Status};
-    use std::collections::BTreeSet;
 
     fn setup(extra: &str) -> (Config, Status) {
         let c = ha_scheduler::crm::read_crm(&format!(
@@ -312,55 +258,5 @@ mod tests {
             err.contains("node-timeout") && err.contains("'100ms' is outside 500ms..=120s"),
             "{err}"
         );
-    }
-
-    /// Hole 5 (a): without STONITH the DC waits for the lost node's lease
-    /// and then for its longest stop before it declares it Down.
-    #[test]
-    fn a_lost_node_is_down_after_its_lease_and_its_longest_stop() {
-        let (c, st) = setup("property stonith-enabled=false\n");
-        let nt = Duration::from_millis(1600);
-        assert_eq!(largest_stop_timeout(&c, &st, "a"), Duration::from_secs(45));
-        assert_eq!(largest_stop_timeout(&c, &st, "b"), DEFAULT_STOP_TIMEOUT);
-        assert_eq!(largest_stop_timeout(&c, &st, "c"), Duration::ZERO);
-        assert_eq!(
-            down_after(&c, &st, "a", nt),
-            nt + Duration::from_secs(45) + DOWN_MARGIN
-        );
-        assert_eq!(
-            down_after(&c, &st, "b", nt),
-            nt + Duration::from_secs(20) + DOWN_MARGIN
-        );
-        assert_eq!(down_after(&c, &st, "c", nt), nt);
-
-        let up: BTreeSet<String> = ["c".to_string()].into();
-        let lost: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
-        // Lost, not yet silent long enough: nothing changes.
-        let none = BTreeSet::new();
-        assert!(crate::dc::membership_changes(&c, &st, &up, &lost, &none).is_empty());
-        // b has been silent long enough, a not yet.
-        let b: BTreeSet<String> = ["b".to_string()].into();
-        assert_eq!(
-            crate::dc::membership_changes(&c, &st, &up, &lost, &b),
-            vec![Command::SetNodeState {
-                node: "b".into(),
-                state: NodeState::Down
-            }]
-        );
-        // With STONITH a lost node is Unclean at once (fenced first).
-        let (c, st) = setup("property stonith-enabled=true\n");
-        assert_eq!(
-            crate::dc::membership_changes(&c, &st, &up, &lost, &none).len(),
-            2
-        );
-        assert!(crate::dc::membership_changes(&c, &st, &up, &lost, &none)
-            .iter()
-            .all(|c| matches!(
-                c,
-                Command::SetNodeState {
-                    state: NodeState::Unclean,
-                    ..
-                }
-            )));
     }
 }
