@@ -213,14 +213,13 @@ fn save_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), ConfigFileError
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ConfigFileError::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    }
-    std::fs::write(path, text).map_err(|source| ConfigFileError::Write {
+    let err = |source| ConfigFileError::Write {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    // Private (0600 in a 0700 directory) like every file of a node.
+    if let Some(parent) = path.parent() {
+        ha_raft_store::private::create_dir(parent).map_err(err)?;
+    }
+    ha_raft_store::private::write_file(path, text.as_bytes()).map_err(err)
 }

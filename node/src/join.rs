@@ -132,9 +132,9 @@ pub async fn join(
         key: data_dir.join("node.key"),
         ca_key: None,
     };
-    tls::write(&tls_paths.ca, &token.ca_pem, false)?;
-    tls::write(&tls_paths.cert, &reply.cert_pem, false)?;
-    tls::write(&tls_paths.key, &reply.key_pem, true)?;
+    tls::write(&tls_paths.ca, &token.ca_pem)?;
+    tls::write(&tls_paths.cert, &reply.cert_pem)?;
+    tls::write(&tls_paths.key, &reply.key_pem)?;
     let cfg = NodeConfig {
         name: name.to_string(),
         id: reply.id,

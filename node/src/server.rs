@@ -92,6 +92,21 @@ pub async fn run(
     let tls = cfg.tls.files();
     let server_tls = tls.server()?;
     let client_tls = tls.client()?;
+    // The data directory holds the Raft log (fence passwords): 0700, also
+    // when an older version or an operator left it wider.
+    match ha_raft_store::private::ensure_dir(&cfg.data_dir) {
+        Ok(None) => {}
+        Ok(Some(old)) => tracing::warn!(
+            "the data directory {} was mode {old:o} (open to group or others): now 700",
+            cfg.data_dir.display()
+        ),
+        Err(e) => {
+            return Err(DaemonError::Setup(format!(
+                "{}: {e}",
+                cfg.data_dir.display()
+            )))
+        }
+    }
     let rejoin_marker = crate::two_node::rejoin_marker(&cfg.data_dir);
     let rejoining = rejoin_marker.exists();
     if rejoining {
@@ -280,8 +295,9 @@ fn agent_env(cfg: &NodeConfig) -> Result<crate::agent::AgentEnv, DaemonError> {
     let state_dir = cfg.data_dir.join("agents");
     let sbin_dir = cfg.data_dir.join("sbin");
     let io = |what: &str, e: std::io::Error| DaemonError::Setup(format!("{what}: {e}"));
-    std::fs::create_dir_all(&state_dir).map_err(|e| io(&state_dir.display().to_string(), e))?;
-    std::fs::create_dir_all(&sbin_dir).map_err(|e| io(&sbin_dir.display().to_string(), e))?;
+    for dir in [&state_dir, &sbin_dir] {
+        ha_raft_store::private::create_dir(dir).map_err(|e| io(&dir.display().to_string(), e))?;
+    }
     let exe = std::env::current_exe().map_err(|e| io("the path of ha-node", e))?;
     // Re-executed after its binary was replaced (two_node::restart_process):
     // link the binary now at that path, not the deleted image.

@@ -1,6 +1,8 @@
 //! Files of a new cluster: the CA, each node's certificate and `ha-node`
 //! configuration under `<dir>/<name>/`, and a client certificate with its
-//! `hactl.toml`. Used by `hactl init`, `hactl demo` and the tests.
+//! `hactl.toml`. Used by `hactl init`, `hactl demo` and the tests. Every
+//! file is written 0600 and every directory created 0700, whatever the
+//! caller's umask.
 
 use std::path::{Path, PathBuf};
 
@@ -48,8 +50,8 @@ pub fn create_ca(dir: &Path, cluster: &str) -> Result<CertKey, SetupError> {
         return Err(SetupError::Exists(files.cert));
     }
     let ca = tls::create_ca(cluster)?;
-    tls::write(&files.cert, &ca.cert_pem, false)?;
-    tls::write(&files.key, &ca.key_pem, true)?;
+    tls::write(&files.cert, &ca.cert_pem)?;
+    tls::write(&files.key, &ca.key_pem)?;
     Ok(ca)
 }
 
@@ -75,10 +77,10 @@ pub fn write_node(
         key: node_dir.join("node.key"),
         ca_key: Some(node_dir.join("ca.key")),
     };
-    tls::write(&tls_paths.ca, &ca.cert_pem, false)?;
-    tls::write(&node_dir.join("ca.key"), &ca.key_pem, true)?;
-    tls::write(&tls_paths.cert, &cert.cert_pem, false)?;
-    tls::write(&tls_paths.key, &cert.key_pem, true)?;
+    tls::write(&tls_paths.ca, &ca.cert_pem)?;
+    tls::write(&node_dir.join("ca.key"), &ca.key_pem)?;
+    tls::write(&tls_paths.cert, &cert.cert_pem)?;
+    tls::write(&tls_paths.key, &cert.key_pem)?;
     let cfg = NodeConfig {
         name: peer.name.clone(),
         id: peer.id,
@@ -112,10 +114,10 @@ pub fn write_client(
         ca_key: None,
     };
     if !tls_paths.ca.exists() {
-        tls::write(&tls_paths.ca, &ca.cert_pem, false)?;
+        tls::write(&tls_paths.ca, &ca.cert_pem)?;
     }
-    tls::write(&tls_paths.cert, &cert.cert_pem, false)?;
-    tls::write(&tls_paths.key, &cert.key_pem, true)?;
+    tls::write(&tls_paths.cert, &cert.cert_pem)?;
+    tls::write(&tls_paths.key, &cert.key_pem)?;
     let cfg = ClientConfig {
         endpoints,
         tls: tls_paths,
@@ -139,7 +141,7 @@ pub fn write_cluster(
     names: &[String],
     addrs: &[String],
 ) -> Result<ClusterFiles, SetupError> {
-    std::fs::create_dir_all(dir).map_err(|source| {
+    ha_raft_store::private::create_dir(dir).map_err(|source| {
         SetupError::Config(ConfigFileError::Write {
             path: dir.to_path_buf(),
             source,

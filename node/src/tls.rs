@@ -197,21 +197,18 @@ pub fn read(path: &Path) -> Result<String, TlsError> {
     })
 }
 
-/// Writes a PEM file (keys mode 0600).
-pub fn write(path: &Path, text: &str, secret: bool) -> Result<(), TlsError> {
+/// Writes a PEM file, private like every file of a node (0600, its
+/// directory created 0700): a certificate is public, but the rule "nothing
+/// in a node's directory is readable by others" is one that can be checked.
+pub fn write(path: &Path, text: &str) -> Result<(), TlsError> {
     let err = |source| TlsError::Write {
         path: path.to_path_buf(),
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(err)?;
+        ha_raft_store::private::create_dir(parent).map_err(err)?;
     }
-    std::fs::write(path, text).map_err(err)?;
-    if secret {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
-    }
-    Ok(())
+    ha_raft_store::private::write_file(path, text.as_bytes()).map_err(err)
 }
 
 /// Paths of a CA certificate and an identity (certificate + key).

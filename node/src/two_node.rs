@@ -49,16 +49,10 @@ pub fn survivor_record(data_dir: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` so that it survives a power cut: a temporary
-/// file, fsynced, renamed over `path`, and the directory fsynced.
+/// file (created 0600), fsynced, renamed over `path`, and the directory
+/// fsynced.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    ha_raft_store::private::write_file(path, bytes)
 }
 
 /// Default wait of the node that is not preferred (`two-node-fence-delay`).
@@ -532,7 +526,7 @@ pub async fn check_still_member(node: Node, data_dir: PathBuf) {
                 // The marker names who to ask (the Raft state that knows is
                 // about to go).
                 let peers = serde_json::json!([[peer_id, peer, addr]]).to_string();
-                if let Err(e) = std::fs::write(rejoin_marker(&data_dir), peers) {
+                if let Err(e) = write_durably(&rejoin_marker(&data_dir), peers.as_bytes()) {
                     tracing::error!("cannot write the rejoin marker: {e}");
                     continue;
                 }

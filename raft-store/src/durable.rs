@@ -2,8 +2,7 @@
 //! sealed file frame (magic + body + CRC-32) used by the snapshot and guard
 //! files so a torn or corrupted file is detected instead of misread.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::Path;
 
 use crate::error::StoreError;
@@ -16,26 +15,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Replaces `path` with `bytes` so that after a crash the file is either
-/// the old or the new content, and the new content is durable on return.
+/// the old or the new content, and the new content is durable on return;
+/// the file is private (0600, see [`crate::private::write_file`]).
 pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| StoreError::io("cannot create", &tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_data())
-        .map_err(|e| StoreError::io("cannot write", &tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io("cannot rename into place", path, e))?;
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
-        _ => sync_dir(Path::new(".")),
-    }
+    crate::private::write_file(path, bytes).map_err(|e| StoreError::io("cannot write", path, e))
 }
 
 /// Frames `body` as `magic | body | crc32(magic | body)`.

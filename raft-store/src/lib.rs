@@ -11,12 +11,15 @@
 //!   purges behind them.
 //! - Damaged or lost data is a [`StoreError`] naming the path, never a panic
 //!   or a silent fresh start.
+//! - [`private`]: directories 0700 and files created 0600, replaced
+//!   atomically (the store's own files, and `ha-node`'s keys and configs).
 
 pub mod command;
 mod durable;
 pub mod error;
 mod guard;
 pub mod log_store;
+pub mod private;
 mod snapshot_file;
 pub mod state;
 pub mod state_machine;

@@ -45,8 +45,11 @@ impl StorePaths {
 /// Damaged or lost data is an error naming the path, never a silent fresh start.
 pub fn open(dir: impl AsRef<Path>) -> Result<(LogStore, StateMachineStore), StoreError> {
     let paths = StorePaths::new(dir.as_ref());
-    std::fs::create_dir_all(&paths.dir)
-        .map_err(|e| StoreError::io("cannot create", &paths.dir, e))?;
+    // sled creates its files under the process's umask (077 in `ha-node`);
+    // the directories are private whatever the umask.
+    for dir in [&paths.dir, &paths.log] {
+        crate::private::create_dir(dir).map_err(|e| StoreError::io("cannot create", dir, e))?;
+    }
     let guard = match Guard::read(&paths.guard)? {
         Some(g) => g,
         None => {

@@ -171,7 +171,7 @@ impl AgentEnv {
             self.varlib_dir(),
             self.varlock_dir(),
         ] {
-            std::fs::create_dir_all(&dir)?;
+            ha_raft_store::private::create_dir(&dir)?;
         }
         Ok(())
     }

@@ -25,6 +25,12 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // Everything the daemon creates (sled's files included) is private to
+    // its user; the agents it runs inherit this umask.
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     // Resource agents call us as `crm_attribute` (a link in HA_SBIN_DIR).
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let called_as = args

@@ -56,7 +56,16 @@ impl Cluster {
     }
 
     pub fn spawn(&self, i: usize) -> Child {
-        let log = std::fs::File::create(self.dir.join(&self.names[i]).join("ha-node.log")).unwrap();
+        // Private like the node's own files (the test process's umask is not 077).
+        let log = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(self.dir.join(&self.names[i]).join("ha-node.log"))
+        .unwrap();
         Command::new(HA_NODE)
             .arg("--config")
             .arg(&self.configs[i])
