@@ -35,6 +35,8 @@ fn describe(s: &tonic::Status) -> String {
         tonic::Code::FailedPrecondition => "rejected",
         tonic::Code::InvalidArgument => "invalid request",
         tonic::Code::Unavailable => "unavailable",
+        tonic::Code::OutOfRange => "too large",
+        tonic::Code::ResourceExhausted => "over a limit",
         _ => "error",
     };
     format!("{code}: {}", s.message())
@@ -90,7 +92,7 @@ impl Client {
                     continue;
                 }
             };
-            let client = AdminClient::new(ch).max_decoding_message_size(usize::MAX);
+            let client = AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
             match f(client).await {
                 Ok(r) => return Ok(r.into_inner()),
                 // A node that does not answer in time (frozen, overloaded)

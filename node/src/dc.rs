@@ -390,7 +390,7 @@ async fn ask_in_flight(
     let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
     let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
     let mut client =
-        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(usize::MAX);
+        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
     let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let mut r = tonic::Request::new(crate::pb::Bytes { data });
     r.set_timeout(Duration::from_secs(1));
@@ -469,9 +469,7 @@ pub async fn run(
             }
         };
         if let Input::Planned { .. } = &input {
-            if let Ok(mut s) = stats.lock() {
-                s.transitions += 1;
-            }
+            stats.lock().unwrap_or_else(|e| e.into_inner()).transitions += 1;
         }
         let now = clock.elapsed().as_millis() as u64;
         let term = node.leader_term();
@@ -697,9 +695,7 @@ fn run_effect(
                     return;
                 }
             };
-            if let Ok(mut s) = stats.lock() {
-                s.dispatched += 1;
-            }
+            stats.lock().unwrap_or_else(|e| e.into_inner()).dispatched += 1;
             tracing::info!(action = %action.kind.name(), resource = %key.rsc, node = %action.node, reason = %action.reason, "dispatch");
             let notify = notifications(config, status, &key.rsc, &action.node, &req);
             let addrs = addrs.clone();
@@ -719,9 +715,7 @@ fn run_effect(
                     Ok(_) => true,
                     Err(e) => {
                         tracing::warn!(node = %target, "dispatch failed: {e}");
-                        if let Ok(mut s) = stats.lock() {
-                            s.failed_dispatches += 1;
-                        }
+                        stats.lock().unwrap_or_else(|e| e.into_inner()).failed_dispatches += 1;
                         false
                     }
                 };
@@ -845,7 +839,7 @@ async fn dispatch(
     let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
     let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
     let mut client =
-        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(usize::MAX);
+        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
     let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let mut r = tonic::Request::new(crate::pb::Bytes { data });
     r.set_timeout(Duration::from_millis(req.timeout_ms + 30_000));

@@ -8,6 +8,7 @@ pub mod crm_attribute;
 pub mod dc;
 pub mod executor;
 pub mod fencer;
+pub mod gate;
 pub mod join;
 pub mod network;
 pub mod quorum;
@@ -16,6 +17,7 @@ pub mod server;
 pub mod setup;
 pub mod tls;
 pub mod two_node;
+pub mod wire;
 
 pub mod pb {
     //! Generated gRPC code of `proto/ha.proto`.

@@ -135,6 +135,7 @@ pub async fn run(
         heartbeat_interval: cfg.heartbeat_ms,
         election_timeout_min: cfg.election_timeout_min_ms,
         election_timeout_max: cfg.election_timeout_max_ms,
+        snapshot_max_chunk_size: crate::gate::limits::SNAPSHOT_CHUNK,
         ..Default::default()
     });
     let raft_config = Arc::new(
@@ -260,25 +261,39 @@ pub async fn run(
         }
     }
     tracing::info!(name = %cfg.name, id = cfg.id, listen = %cfg.listen, "ha-node up");
+    use crate::gate::limits;
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .tls_config(server_tls)
         .map_err(|e| DaemonError::Serve(e.to_string()))?
+        .http2_max_header_list_size(limits::HEADER_LIST)
+        .max_concurrent_streams(crate::gate::STREAMS_PER_CONNECTION)
+        .layer(crate::gate::GateLayer)
         .add_service(
             pb::raft_server::RaftServer::new(RaftService { node: node.clone() })
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX),
+                .max_decoding_message_size(limits::RAFT)
+                .max_encoding_message_size(limits::REPLY),
         )
-        .add_service(pb::admin_server::AdminServer::new(AdminService {
-            node: node.clone(),
-        }))
-        .add_service(pb::membership_server::MembershipServer::new(
-            MembershipService { node: node.clone() },
-        ))
-        .add_service(pb::executor_server::ExecutorServer::new(ExecutorService {
-            executor: executor.clone(),
-            witness: cfg.witness,
-        }))
+        .add_service(
+            pb::admin_server::AdminServer::new(AdminService { node: node.clone() })
+                .max_decoding_message_size(limits::ADMIN)
+                .max_encoding_message_size(limits::REPLY),
+        )
+        .add_service(
+            pb::membership_server::MembershipServer::new(MembershipService {
+                node: node.clone(),
+            })
+            .max_decoding_message_size(limits::MEMBERSHIP)
+            .max_encoding_message_size(limits::REPLY),
+        )
+        .add_service(
+            pb::executor_server::ExecutorServer::new(ExecutorService {
+                executor: executor.clone(),
+                witness: cfg.witness,
+            })
+            .max_decoding_message_size(limits::EXECUTOR)
+            .max_encoding_message_size(limits::REPLY),
+        )
         .serve_with_shutdown(addr, shutdown)
         .await
         .map_err(|e| DaemonError::Serve(e.to_string()));
@@ -472,17 +487,28 @@ fn require<T>(req: &Request<T>, allowed: &[Role], what: &str) -> Result<Role, St
     if allowed.contains(&role) {
         Ok(role)
     } else {
-        let need: Vec<&str> = allowed
+        // Operators are told the human roles; a node-only call says node.
+        let mut need: Vec<&str> = allowed
             .iter()
             .filter(|r| **r != Role::Node)
             .map(|r| r.as_str())
             .collect();
+        if need.is_empty() {
+            need.push(Role::Node.as_str());
+        }
         Err(Status::permission_denied(format!(
             "{what} needs the role {}; this certificate has the role '{}'",
             need.join(" or "),
             role.as_str()
         )))
     }
+}
+
+/// The token table's lock was poisoned by a panic while it was held.
+fn tokens_poisoned() -> Status {
+    Status::internal(
+        "the join token table is unusable after an internal error: restart this node to admit nodes",
+    )
 }
 
 struct RaftService {
@@ -496,7 +522,7 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Response<pb::Bytes>, Status> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(b: &pb::Bytes) -> Result<T, Status> {
-    serde_json::from_slice(&b.data).map_err(|e| Status::invalid_argument(e.to_string()))
+    crate::wire::decode_json(&b.data).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 #[tonic::async_trait]
@@ -562,7 +588,7 @@ impl Node {
             .channels
             .get(addr)
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(pb::admin_client::AdminClient::new(ch).max_decoding_message_size(usize::MAX))
+        Ok(pb::admin_client::AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY))
     }
 
     /// Proposes a command; on a follower, `forward` sends it to the leader.
@@ -638,7 +664,10 @@ impl Node {
         let dc_stats = self
             .dc_stats
             .lock()
-            .map(|s| serde_json::to_value(&*s).unwrap_or_default())
+            .map_or_else(
+                |e| serde_json::to_value(&*e.into_inner()),
+                |s| serde_json::to_value(&*s),
+            )
             .unwrap_or_default();
         let mut nodes = Vec::new();
         let mut seen = BTreeSet::new();
@@ -750,7 +779,7 @@ impl Node {
             "answered_by": self.name,
             "notes": t.notes.iter().cloned()
                 .chain(crate::fencer::unclean_notes(&status, &state.config))
-                .chain(self.two_node_state.lock().ok().and_then(|s| s.clone()).map(|s| format!("two-node: {s}")))
+                .chain(self.two_node_state.lock().unwrap_or_else(|e| e.into_inner()).clone().map(|s| format!("two-node: {s}")))
                 .collect::<Vec<_>>(),
         })
     }
@@ -799,7 +828,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ApplyConfigReply>, Status> {
         let role = require(&request, ADMINS, "loading a configuration")?;
         let req = request.into_inner();
-        let config: Config = serde_json::from_str(&req.config_json)
+        let config: Config = crate::wire::decode_json(req.config_json.as_bytes())
             .map_err(|e| Status::invalid_argument(format!("undecodable configuration: {e}")))?;
         let current = self.node.sm.read(|s| s.config.clone());
         ha_scheduler::validate::validate_clone_limits(&config, Some(&current))
@@ -831,7 +860,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ResourceReply>, Status> {
         let role = require(&request, OPERATORS, "resource commands")?;
         let req = request.into_inner();
-        let op: crate::resource::ResourceOp = serde_json::from_str(&req.json)
+        let op: crate::resource::ResourceOp = crate::wire::decode_json(req.json.as_bytes())
             .map_err(|e| Status::invalid_argument(format!("undecodable resource command: {e}")))?;
         // Checked here, where the caller's own certificate is seen (the
         // leader sees a forwarding node's).
@@ -860,7 +889,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::StonithReply>, Status> {
         let role = require(&request, ADMINS, "fencing by hand")?;
         let req = request.into_inner();
-        let op: crate::fencer::StonithOp = serde_json::from_str(&req.json)
+        let op: crate::fencer::StonithOp = crate::wire::decode_json(req.json.as_bytes())
             .map_err(|e| Status::invalid_argument(format!("undecodable stonith command: {e}")))?;
         let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
         if leader {
@@ -1268,19 +1297,23 @@ impl pb::membership_server::Membership for MembershipService {
                 "this node holds no CA key, so it cannot admit nodes: ask a node configured with tls.ca_key",
             ));
         }
-        let ttl = match request.get_ref().ttl_secs {
-            0 => 3600,
-            t => t,
-        };
+        let now = Instant::now();
+        let expires = crate::join::token_expiry(now, request.get_ref().ttl_secs)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let secret = crate::join::new_secret().map_err(|e| Status::internal(e.to_string()))?;
         let ca_sha256 = crate::tls::fingerprint(&self.node.ca_pem)
             .map_err(|e| Status::internal(e.to_string()))?;
-        if let Ok(mut t) = self.node.tokens.lock() {
-            t.retain(|_, exp| *exp > Instant::now());
-            t.insert(
-                crate::join::secret_hash(&secret),
-                Instant::now() + Duration::from_secs(ttl),
-            );
+        {
+            let mut t = self.node.tokens.lock().map_err(|_| tokens_poisoned())?;
+            t.retain(|_, exp| *exp > now);
+            if t.len() >= crate::join::MAX_OPEN_TOKENS {
+                return Err(Status::resource_exhausted(format!(
+                    "{} join tokens are open on this node, the most it keeps: use or let some \
+                     expire first",
+                    t.len()
+                )));
+            }
+            t.insert(crate::join::secret_hash(&secret), expires);
         }
         let token = crate::join::Token {
             endpoint: self.node.advertise.clone(),
@@ -1301,40 +1334,37 @@ impl pb::membership_server::Membership for MembershipService {
         let Some(ca) = &self.node.ca else {
             return Err(Status::failed_precondition("this node cannot admit nodes"));
         };
-        let valid = self
-            .node
-            .tokens
-            .lock()
-            .ok()
-            .and_then(|mut t| t.remove(&crate::join::secret_hash(&req.secret)))
-            .is_some_and(|exp| exp > Instant::now());
-        if !valid {
-            return Err(Status::permission_denied(
+        let hash = crate::join::secret_hash(&req.secret);
+        let unknown = || {
+            Status::permission_denied(
                 "the join token is unknown, used or expired: create a new one with `hactl token create`",
-            ));
-        }
-        if req.name.is_empty() || req.addr.is_empty() {
-            return Err(Status::invalid_argument(
-                "a joining node needs a name and an address",
-            ));
-        }
-        let m = self.node.raft.metrics().borrow().clone();
-        let membership = m.membership_config.membership().clone();
-        if membership
-            .nodes()
-            .any(|(_, n)| split_member(&n.addr).0 == req.name)
-        {
-            return Err(Status::already_exists(format!(
-                "a node named {} is already a member",
-                req.name
-            )));
-        }
-        let id = membership.nodes().map(|(id, _)| *id).max().unwrap_or(0) + 1;
-        let host = req
-            .addr
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(&req.addr);
+            )
+        };
+        // The request is checked whole before the token is spent: a
+        // mistyped name or address leaves the token usable.
+        let (id, host) = {
+            let mut tokens = self.node.tokens.lock().map_err(|_| tokens_poisoned())?;
+            if !tokens.get(&hash).is_some_and(|exp| *exp > Instant::now()) {
+                return Err(unknown());
+            }
+            let host = crate::join::check_join_request(&req.name, &req.addr)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let m = self.node.raft.metrics().borrow().clone();
+            let membership = m.membership_config.membership().clone();
+            if membership
+                .nodes()
+                .any(|(_, n)| split_member(&n.addr).0 == req.name)
+            {
+                return Err(Status::already_exists(format!(
+                    "a node named {} is already a member",
+                    req.name
+                )));
+            }
+            let id = membership.nodes().map(|(id, _)| *id).max().unwrap_or(0) + 1;
+            tokens.remove(&hash).ok_or_else(unknown)?;
+            (id, host)
+        };
+        let host = host.as_str();
         let cert = crate::tls::issue_node(ca, &req.name, host)
             .map_err(|e| Status::internal(e.to_string()))?;
         let node = self.node.clone();

@@ -207,9 +207,10 @@ fn peer_alive(node: &Node, peer: u64) -> bool {
 }
 
 fn set_state(node: &Node, msg: Option<String>) {
-    if let Ok(mut s) = node.two_node_state.lock() {
-        *s = msg;
-    }
+    *node
+        .two_node_state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = msg;
 }
 
 /// Re-executes this process (same arguments): Raft stops, the markers in
