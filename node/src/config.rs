@@ -165,8 +165,18 @@ impl NodeConfig {
     }
 
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigFileError> {
-        let mut cfg: NodeConfig = load_toml(path)?;
+        let mut cfg = NodeConfig::parse(path, &read_text(path)?)?;
         cfg.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+        Ok(cfg)
+    }
+
+    /// Parses and checks the text of `ha-node.toml`; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<NodeConfig, ConfigFileError> {
+        let cfg: NodeConfig = parse_toml(path, text)?;
+        crate::join::check_node_name(&cfg.name).map_err(|e| ConfigFileError::Parse {
+            path: path.to_path_buf(),
+            message: format!("name: {e}"),
+        })?;
         Ok(cfg)
     }
 
@@ -189,7 +199,12 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     pub fn load(path: &Path) -> Result<ClientConfig, ConfigFileError> {
-        load_toml(path)
+        ClientConfig::parse(path, &read_text(path)?)
+    }
+
+    /// Parses the text of `hactl.toml`; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<ClientConfig, ConfigFileError> {
+        parse_toml(path, text)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ConfigFileError> {
@@ -197,12 +212,26 @@ impl ClientConfig {
     }
 }
 
-fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+/// Longest configuration file read (they are a few hundred bytes).
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+fn read_text(path: &Path) -> Result<String, ConfigFileError> {
+    let read_err = |source| ConfigFileError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigFileError::Parse {
+    };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_CONFIG_FILE {
+        return Err(ConfigFileError::Parse {
+            path: path.to_path_buf(),
+            message: format!("{len} bytes, over the {MAX_CONFIG_FILE} bytes a configuration file may hold"),
+        });
+    }
+    std::fs::read_to_string(path).map_err(read_err)
+}
+
+fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, ConfigFileError> {
+    toml::from_str(text).map_err(|e| ConfigFileError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })

@@ -34,14 +34,17 @@ impl Guard {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("cannot read", path, e)),
         };
+        Guard::parse(path, &bytes).map(Some)
+    }
+
+    /// Decodes a guard file's bytes; `path` names it in errors.
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Guard, StoreError> {
         let corrupt = |detail: String| StoreError::GuardCorrupt {
             path: PathBuf::from(path),
             detail,
         };
-        let body = unseal(MAGIC, &bytes).map_err(corrupt)?;
-        serde_json::from_slice(body)
-            .map(Some)
-            .map_err(|e| corrupt(format!("does not decode: {e}")))
+        let body = unseal(MAGIC, bytes).map_err(corrupt)?;
+        serde_json::from_slice(body).map_err(|e| corrupt(format!("does not decode: {e}")))
     }
 
     /// Writes the guard durably (atomic replace).

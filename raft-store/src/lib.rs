@@ -11,12 +11,14 @@
 //!   purges behind them.
 //! - Damaged or lost data is a [`StoreError`] naming the path, never a panic
 //!   or a silent fresh start.
+//! - [`files`]: the store's files parsed from bytes (what the fuzz targets run).
 //! - [`private`]: directories 0700 and files created 0600, replaced
 //!   atomically (the store's own files, and `ha-node`'s keys and configs).
 
 pub mod command;
 mod durable;
 pub mod error;
+pub mod files;
 mod guard;
 pub mod log_store;
 pub mod private;

@@ -85,11 +85,16 @@ pub(crate) fn read(path: &Path) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Store
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("cannot read snapshot", path, e)),
     };
+    parse(path, &bytes).map(Some)
+}
+
+/// Checks a snapshot file's frame and decodes its meta; `path` names it in errors.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(SnapshotMeta, Vec<u8>), StoreError> {
     let corrupt = |detail: String| StoreError::SnapshotCorrupt {
         path: PathBuf::from(path),
         detail,
     };
-    let body = unseal(MAGIC, &bytes).map_err(corrupt)?;
+    let body = unseal(MAGIC, bytes).map_err(corrupt)?;
     if body.len() < 4 {
         return Err(corrupt("no meta".to_string()));
     }
@@ -103,5 +108,5 @@ pub(crate) fn read(path: &Path) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Store
     let (meta_json, data) = rest.split_at(meta_len);
     let meta: SnapshotMeta = serde_json::from_slice(meta_json)
         .map_err(|source| corrupt(format!("meta does not decode: {source}")))?;
-    Ok(Some((meta, data.to_vec())))
+    Ok((meta, data.to_vec()))
 }
