@@ -1344,7 +1344,7 @@ impl pb::membership_server::Membership for MembershipService {
         // mistyped name or address leaves the token usable.
         let (id, host) = {
             let mut tokens = self.node.tokens.lock().map_err(|_| tokens_poisoned())?;
-            if !tokens.get(&hash).is_some_and(|exp| *exp > Instant::now()) {
+            if tokens.get(&hash).is_none_or(|exp| *exp <= Instant::now()) {
                 return Err(unknown());
             }
             let host = crate::join::check_join_request(&req.name, &req.addr)

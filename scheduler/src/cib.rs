@@ -851,12 +851,13 @@ pub fn parse_interval_ms(v: &str) -> Option<u64> {
             } else {
                 let n: u64 = num.parse().ok()?;
                 num.clear();
-                total += match ch.to_ascii_uppercase() {
-                    'H' => n * 3_600_000,
-                    'M' => n * 60_000,
-                    'S' => n * 1000,
+                let ms = match ch.to_ascii_uppercase() {
+                    'H' => n.checked_mul(3_600_000)?,
+                    'M' => n.checked_mul(60_000)?,
+                    'S' => n.checked_mul(1000)?,
                     _ => return None,
                 };
+                total = total.checked_add(ms)?;
             }
         }
         return if num.is_empty() { Some(total) } else { None };
@@ -872,7 +873,8 @@ pub fn parse_interval_ms(v: &str) -> Option<u64> {
         "h" | "hr" | "hrs" => 3_600_000,
         _ => return None,
     };
-    Some(n * mult)
+    // Overflow is no interval (an error naming the item where it is read).
+    n.checked_mul(mult)
 }
 
 #[cfg(test)]
@@ -883,6 +885,9 @@ mod tests {
     fn intervals() {
         assert_eq!(parse_interval_ms("10"), Some(10_000));
         assert_eq!(parse_interval_ms("10s"), Some(10_000));
+        assert_eq!(parse_interval_ms("18446744073709551615h"), None);
+        assert_eq!(parse_interval_ms("PT18446744073709551615H"), None);
+        assert_eq!(parse_interval_ms("PT18446744073709551S1S"), None);
         assert_eq!(parse_interval_ms("2min"), Some(120_000));
         assert_eq!(parse_interval_ms("500ms"), Some(500));
         assert_eq!(parse_interval_ms("PT1M30S"), Some(90_000));
