@@ -267,10 +267,10 @@ pub fn exec_request(
 
 /// The stop of an orphan (a resource no longer configured, still active
 /// by its history): the agent comes from `node`'s history of it, which
-/// keeps class, provider and type. Parameters are empty: Pacemaker stops an
-/// orphan with the parameters recorded in its last operation's digest; our
-/// history records no parameters. `None` for anything but a stop, or
-/// without a history on that node.
+/// keeps class, provider and type. Parameters are empty here: the node's
+/// executor stops it with the parameters it was started with
+/// (`stop_params`, as Pacemaker's controller does). `None` for anything but
+/// a stop, or without a history on that node.
 pub fn orphan_stop_request(
     config: &Config,
     status: &Status,

@@ -143,6 +143,8 @@ pub struct Executor {
     /// Accepted, unfinished actions by sequence number.
     in_flight: Mutex<BTreeMap<u64, InFlightOp>>,
     in_flight_seq: AtomicU64,
+    /// What each resource was started with; its stop uses them.
+    stop_params: crate::stop_params::StopParams,
 }
 
 /// Removes an in-flight entry when the action's task ends (or is aborted).
@@ -175,7 +177,6 @@ impl Executor {
             .unwrap_or(1);
         Arc::new(Executor {
             node,
-            env,
             results: tx,
             call_id: AtomicI64::new(first),
             locks: Mutex::default(),
@@ -184,6 +185,8 @@ impl Executor {
             dc_term: AtomicU64::new(0),
             in_flight: Mutex::default(),
             in_flight_seq: AtomicU64::new(0),
+            stop_params: crate::stop_params::StopParams::new(env.state_dir.join("stop-params")),
+            env,
         })
     }
 
@@ -408,16 +411,44 @@ impl Executor {
         let mut meta = req.meta.clone();
         meta.insert("interval".into(), req.interval_ms.to_string());
         meta.insert("timeout".into(), req.timeout_ms.to_string());
+        // A stop runs with the parameters the resource was started with
+        // (an orphan's request has none; a changed one has the new ones).
+        let params = match req.action.as_str() {
+            "stop" => match self.stop_params.get(&req.key) {
+                Some(p) => {
+                    if p != req.params {
+                        tracing::info!(resource = %req.key, "stopped with the parameters it was started with");
+                    }
+                    p
+                }
+                None => req.params.clone(),
+            },
+            _ => req.params.clone(),
+        };
         let ar = AgentRequest {
             spec,
             instance: req.key.clone(),
             action: req.action.clone(),
             interval_ms: req.interval_ms,
             timeout: Duration::from_millis(req.timeout_ms.max(1)),
-            params: req.params.clone(),
+            params,
             meta,
         };
         let res = agent::run_agent(&self.env, &ar).await;
+        if res.op_status == 0 {
+            match (req.action.as_str(), res.rc) {
+                ("start" | "migrate_from", 0) => self.stop_params.set(&req.key, &req.params),
+                // A probe that finds it running (after this daemon
+                // restarted, or it was started by hand): what it runs
+                // with now, unless a start said otherwise.
+                ("monitor", 0 | 8) if req.interval_ms == 0 && self.stop_params.get(&req.key).is_none() => {
+                    self.stop_params.set(&req.key, &req.params)
+                }
+                ("stop", 0) => self.stop_params.clear(&req.key),
+                ("monitor", 7) if req.interval_ms == 0 => self.stop_params.clear(&req.key),
+                _ => {}
+            }
+        }
         tracing::debug!(
             resource = %req.key, action = %req.action, interval_ms = req.interval_ms,
             rc = res.rc, op_status = res.op_status, ms = res.duration.as_millis() as u64,

@@ -15,6 +15,7 @@ pub mod quorum;
 pub mod resource;
 pub mod server;
 pub mod setup;
+pub mod stop_params;
 pub mod tls;
 pub mod two_node;
 pub mod wire;

@@ -316,3 +316,43 @@ fn stop_orphan_resources_false_leaves_it_running() {
     );
     sampler.finish();
 }
+
+/// An orphan is stopped with the parameters it was started with (the
+/// executor's `stop_params`): a Dummy whose `state` parameter points
+/// elsewhere than the default has that file removed by the orphan's stop.
+/// Stopped with no parameters, the agent would look at its default state
+/// file, answer "stopped", and leave the resource running by its own state.
+#[test]
+fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
+    let (c, sampler) = start_cluster();
+    let custom = c.dir.join("custom-state");
+    std::fs::create_dir_all(&custom).unwrap();
+    let state = custom.join("d9.state");
+    let with = crm(&["d1"], "")
+        + &format!(
+            "primitive d9 ocf:heartbeat:Dummy params state={} op monitor interval=2s timeout=20s\n",
+            state.display()
+        );
+    load(&c, "with-d9.crm", &with);
+    wait_status(&c, Duration::from_secs(60), "d9 running", |v| {
+        settled(v) && on(v, "d9").len() == 1
+    });
+    assert!(state.exists(), "d9's agent wrote {}", state.display());
+
+    let t0 = Instant::now();
+    load(&c, "without-d9.crm", &crm(&["d1"], ""));
+    while state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the orphan d9 still runs by its agent's own state ({} exists)",
+            state.display()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    eprintln!("orphan d9 stopped with its own parameters {:?} after the load", t0.elapsed());
+    wait_status(&c, Duration::from_secs(30), "d9 not listed", |v| {
+        settled(v) && !listed(v).contains(&"d9".to_string())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    sampler.finish();
+}

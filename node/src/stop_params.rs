@@ -1,0 +1,136 @@
+//! The parameters each resource on this node was started with, which its
+//! stop uses (as Pacemaker's controller keeps a resource's `stop_params`):
+//! a resource no longer configured (an orphan) or one whose parameters
+//! changed is stopped as it was started, not with today's configuration —
+//! an `IPaddr2` is stopped on the address it holds, a `Dummy` on the state
+//! file it wrote. Kept in memory and in private files under the agents'
+//! state directory (`stop-params/`), so a restarted daemon still knows them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ha_scheduler::model::Attrs;
+
+/// See the module documentation.
+pub struct StopParams {
+    dir: PathBuf,
+    cache: Mutex<HashMap<String, Attrs>>,
+}
+
+/// A file name for a resource key (ids may hold `:`; hex keeps any key safe).
+fn file_name(key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.json")
+}
+
+impl StopParams {
+    /// The store in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> StopParams {
+        StopParams {
+            dir: dir.into(),
+            cache: Mutex::default(),
+        }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(file_name(key))
+    }
+
+    /// The parameters `key` was started with, if known.
+    pub fn get(&self, key: &str) -> Option<Attrs> {
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
+            return Some(p.clone());
+        }
+        let path = self.path(key);
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<Attrs>(&bytes) {
+            Ok(p) => {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.to_string(), p.clone());
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!(resource = %key, path = %path.display(), "unreadable stop parameters, ignored: {e}");
+                None
+            }
+        }
+    }
+
+    /// Remembers what `key` runs with now.
+    pub fn set(&self, key: &str, params: &Attrs) {
+        let unchanged = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), params.clone())
+            .is_some_and(|old| &old == params);
+        if unchanged {
+            return;
+        }
+        if let Err(e) = self.write(key, params) {
+            // The memory copy still serves this run of the daemon.
+            tracing::warn!(resource = %key, dir = %self.dir.display(), "cannot keep stop parameters on disk: {e}");
+        }
+    }
+
+    fn write(&self, key: &str, params: &Attrs) -> std::io::Result<()> {
+        ha_raft_store::private::create_dir(&self.dir)?;
+        let bytes = serde_json::to_vec(params).map_err(std::io::Error::other)?;
+        ha_raft_store::private::write_file(&self.path(key), &bytes)
+    }
+
+    /// Forgets `key` (it was stopped).
+    pub fn clear(&self, key: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        let path = self.path(key);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %path.display(), "cannot remove stop parameters: {e}"),
+        }
+    }
+
+    /// Where the files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_outlive_the_process_and_go_with_the_stop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("stop-params");
+        let p: Attrs = [("ip".to_string(), "192.0.2.10".to_string())].into();
+        let s = StopParams::new(&dir);
+        assert_eq!(s.get("vip"), None);
+        s.set("vip", &p);
+        s.set("clone:1", &p);
+        // Another process (a restarted daemon) reads them from disk.
+        let again = StopParams::new(&dir);
+        assert_eq!(again.get("vip"), Some(p.clone()));
+        assert_eq!(again.get("clone:1"), Some(p));
+        again.clear("vip");
+        assert_eq!(StopParams::new(&dir).get("vip"), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(file_name("clone:1")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+}
