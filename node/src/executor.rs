@@ -414,7 +414,7 @@ impl Executor {
         // A stop runs with the parameters the resource was started with
         // (an orphan's request has none; a changed one has the new ones).
         let params = match req.action.as_str() {
-            "stop" => match self.stop_params.get(&req.key) {
+            "stop" => match self.stop_params.get(&req.key).map(|s| s.params) {
                 Some(p) => {
                     if p != req.params {
                         tracing::info!(resource = %req.key, "stopped with the parameters it was started with");
@@ -436,13 +436,19 @@ impl Executor {
         };
         let res = agent::run_agent(&self.env, &ar).await;
         if res.op_status == 0 {
+            let started = || crate::stop_params::Started {
+                class: req.class.clone(),
+                provider: req.provider.clone(),
+                agent: req.agent.clone(),
+                params: req.params.clone(),
+            };
             match (req.action.as_str(), res.rc) {
-                ("start" | "migrate_from", 0) => self.stop_params.set(&req.key, &req.params),
+                ("start" | "migrate_from", 0) => self.stop_params.set(&req.key, &started()),
                 // A probe that finds it running (after this daemon
                 // restarted, or it was started by hand): what it runs
                 // with now, unless a start said otherwise.
                 ("monitor", 0 | 8) if req.interval_ms == 0 && self.stop_params.get(&req.key).is_none() => {
-                    self.stop_params.set(&req.key, &req.params)
+                    self.stop_params.set(&req.key, &started())
                 }
                 ("stop", 0) => self.stop_params.clear(&req.key),
                 ("monitor", 7) if req.interval_ms == 0 => self.stop_params.clear(&req.key),
@@ -466,6 +472,34 @@ impl Executor {
         record.op_status = res.op_status;
         record.exit_reason = res.exit_reason;
         record
+    }
+
+    /// After this node rejoined (its history wiped): probes every resource
+    /// it started and has not stopped since — an earlier run of the daemon
+    /// included — and records what it finds, so the scheduler sees one that
+    /// still runs (an orphan if it left the configuration meanwhile).
+    pub async fn probe_started(self: &Arc<Self>) {
+        for (key, s) in self.stop_params.all() {
+            let req = ExecRequest {
+                key: key.clone(),
+                class: s.class,
+                provider: s.provider,
+                agent: s.agent,
+                action: "monitor".into(),
+                interval_ms: 0,
+                timeout_ms: 20_000,
+                params: s.params,
+                meta: BTreeMap::new(),
+                expected_rc: 7,
+                migrate_source: None,
+                migrate_target: None,
+                dc_term: 0,
+            };
+            match self.execute(req).await {
+                Ok(r) => tracing::info!(resource = %key, rc = r.op.rc, "probed what this node had started"),
+                Err(e) => tracing::warn!(resource = %key, "probe of what this node had started: {e}"),
+            }
+        }
     }
 
     /// Records that `req` is about to run (op-status pending, rc unknown),

@@ -218,6 +218,7 @@ pub async fn run(
     // ran here and probes again (refused while the node is unclean).
     if !cfg.witness {
         let node = node.clone();
+        let executor = executor.clone();
         tokio::spawn(async move {
             let cmd = Command::SetNodeState {
                 node: node.name.clone(),
@@ -225,7 +226,12 @@ pub async fn run(
             };
             loop {
                 match node.propose(cmd.clone()).await {
-                    Ok(ApplyResponse::Applied(_)) => break,
+                    Ok(ApplyResponse::Applied(_)) => {
+                        // What this node had started (an earlier run of the
+                        // daemon included) is probed: an orphan is seen.
+                        executor.probe_started().await;
+                        break;
+                    }
                     Ok(ApplyResponse::Rejected(e)) => {
                         tracing::info!("rejoin: {e}");
                         tokio::time::sleep(Duration::from_secs(2)).await;

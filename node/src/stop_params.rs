@@ -4,18 +4,31 @@
 //! changed is stopped as it was started, not with today's configuration —
 //! an `IPaddr2` is stopped on the address it holds, a `Dummy` on the state
 //! file it wrote. Kept in memory and in private files under the agents'
-//! state directory (`stop-params/`), so a restarted daemon still knows them.
+//! state directory (`stop-params/`), so a restarted daemon still knows them
+//! — and knows what it had started: after it rejoins (its history wiped) it
+//! probes each of them, so one removed from the configuration meanwhile is
+//! seen and stopped as an orphan instead of running unnoticed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ha_scheduler::model::Attrs;
+use serde::{Deserialize, Serialize};
+
+/// What a resource was started with: its agent and parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    pub class: String,
+    pub provider: Option<String>,
+    pub agent: String,
+    pub params: Attrs,
+}
 
 /// See the module documentation.
 pub struct StopParams {
     dir: PathBuf,
-    cache: Mutex<HashMap<String, Attrs>>,
+    cache: Mutex<HashMap<String, Started>>,
 }
 
 /// A file name for a resource key (ids may hold `:`; hex keeps any key safe).
@@ -37,8 +50,8 @@ impl StopParams {
         self.dir.join(file_name(key))
     }
 
-    /// The parameters `key` was started with, if known.
-    pub fn get(&self, key: &str) -> Option<Attrs> {
+    /// What `key` was started with, if known.
+    pub fn get(&self, key: &str) -> Option<Started> {
         if let Some(p) = self
             .cache
             .lock()
@@ -49,8 +62,8 @@ impl StopParams {
         }
         let path = self.path(key);
         let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<Attrs>(&bytes) {
-            Ok(p) => {
+        match serde_json::from_slice::<(String, Started)>(&bytes) {
+            Ok((_, p)) => {
                 self.cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -65,25 +78,25 @@ impl StopParams {
     }
 
     /// Remembers what `key` runs with now.
-    pub fn set(&self, key: &str, params: &Attrs) {
+    pub fn set(&self, key: &str, started: &Started) {
         let unchanged = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), params.clone())
-            .is_some_and(|old| &old == params);
+            .insert(key.to_string(), started.clone())
+            .is_some_and(|old| &old == started);
         if unchanged {
             return;
         }
-        if let Err(e) = self.write(key, params) {
+        if let Err(e) = self.write(key, started) {
             // The memory copy still serves this run of the daemon.
             tracing::warn!(resource = %key, dir = %self.dir.display(), "cannot keep stop parameters on disk: {e}");
         }
     }
 
-    fn write(&self, key: &str, params: &Attrs) -> std::io::Result<()> {
+    fn write(&self, key: &str, started: &Started) -> std::io::Result<()> {
         ha_raft_store::private::create_dir(&self.dir)?;
-        let bytes = serde_json::to_vec(params).map_err(std::io::Error::other)?;
+        let bytes = serde_json::to_vec(&(key, started)).map_err(std::io::Error::other)?;
         ha_raft_store::private::write_file(&self.path(key), &bytes)
     }
 
@@ -101,6 +114,25 @@ impl StopParams {
         }
     }
 
+    /// Every resource this node started and has not stopped since (by the
+    /// files: what an earlier run of the daemon left too).
+    pub fn all(&self) -> Vec<(String, Started)> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Started)> = rd
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter_map(|e| {
+                let bytes = std::fs::read(e.path()).ok()?;
+                serde_json::from_slice::<(String, Started)>(&bytes).ok()
+            })
+            .filter(|(key, _)| self.path(key).exists())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Where the files are.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -115,7 +147,12 @@ mod tests {
     fn parameters_outlive_the_process_and_go_with_the_stop() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("stop-params");
-        let p: Attrs = [("ip".to_string(), "192.0.2.10".to_string())].into();
+        let p = Started {
+            class: "ocf".into(),
+            provider: Some("heartbeat".into()),
+            agent: "IPaddr2".into(),
+            params: [("ip".to_string(), "192.0.2.10".to_string())].into(),
+        };
         let s = StopParams::new(&dir);
         assert_eq!(s.get("vip"), None);
         s.set("vip", &p);
@@ -123,9 +160,14 @@ mod tests {
         // Another process (a restarted daemon) reads them from disk.
         let again = StopParams::new(&dir);
         assert_eq!(again.get("vip"), Some(p.clone()));
-        assert_eq!(again.get("clone:1"), Some(p));
+        assert_eq!(again.get("clone:1"), Some(p.clone()));
+        assert_eq!(
+            again.all(),
+            [("clone:1".to_string(), p.clone()), ("vip".to_string(), p)]
+        );
         again.clear("vip");
         assert_eq!(StopParams::new(&dir).get("vip"), None);
+        assert_eq!(StopParams::new(&dir).all().len(), 1);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.join(file_name("clone:1")))
             .unwrap()

@@ -356,3 +356,49 @@ fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
     std::thread::sleep(Duration::from_secs(2));
     sampler.finish();
 }
+
+/// A node's daemon dies (its resources keep running); the configuration
+/// loses one of them meanwhile; the daemon comes back. Its rejoin wipes its
+/// history, but it probes what it had started (kept on disk), so the
+/// orphan is seen and stopped instead of running unnoticed for ever.
+#[test]
+fn an_orphan_left_while_its_node_was_away_is_stopped_when_it_rejoins() {
+    let (mut c, sampler) = start_cluster();
+    let custom = c.dir.join("custom-state");
+    std::fs::create_dir_all(&custom).unwrap();
+    let state = custom.join("d9.state");
+    let with = crm(&["d1"], "")
+        + &format!(
+            "primitive d9 ocf:heartbeat:Dummy params state={} op monitor interval=2s timeout=20s\n",
+            state.display()
+        );
+    load(&c, "with-d9.crm", &with);
+    let v = wait_status(&c, Duration::from_secs(60), "d9 running", |v| {
+        settled(v) && on(v, "d9").len() == 1
+    });
+    let host = on(&v, "d9")[0].clone();
+    let i = c.names.iter().position(|n| *n == host).unwrap();
+    assert!(state.exists());
+
+    // The daemon dies; the agent's resource runs on.
+    c.kill9(&host);
+    load(&c, "without-d9.crm", &crm(&["d1"], ""));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(state.exists(), "nobody could stop d9 on {host} yet");
+
+    let t0 = Instant::now();
+    let child = c.spawn(i);
+    c.children[i] = Some(child);
+    while state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{host} rejoined but the orphan d9 still runs by its agent's own state"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("orphan d9 stopped {:?} after {host}'s daemon restarted", t0.elapsed());
+    wait_status(&c, Duration::from_secs(30), "d9 not listed", |v| {
+        settled(v) && !listed(v).contains(&"d9".to_string())
+    });
+    sampler.finish();
+}
