@@ -474,6 +474,12 @@ impl Executor {
         record
     }
 
+    /// What this node started and has not stopped since (its own record,
+    /// independent of the replicated history).
+    pub fn started(&self) -> Vec<(String, crate::stop_params::Started)> {
+        self.stop_params.all()
+    }
+
     /// After this node rejoined (its history wiped): probes every resource
     /// it started and has not stopped since — an earlier run of the daemon
     /// included — and records what it finds, so the scheduler sees one that

@@ -103,10 +103,36 @@ pub async fn watch(node: Node, executor: Arc<Executor>) {
     let mut stopped = false;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let started = Instant::now();
+    // How often this node had been declared lost when this run of the
+    // daemon last saw it online (before that, being offline is just not
+    // having rejoined yet).
+    let mut online_at: Option<u64> = None;
     loop {
         tick.tick().await;
         if has_quorum(&node) {
             without_since = None;
+            let (me, lost_count) = node.sm.read(|s| {
+                s.status
+                    .nodes
+                    .get(&node.name)
+                    .map(|n| (Some(n.membership), n.declared_lost))
+                    .unwrap_or((None, 0))
+            });
+            // Declared lost by the DC (down without fencing, unclean,
+            // fenced) since this node last saw itself online: the cluster
+            // recovers its resources elsewhere, so it stops them at once —
+            // a node frozen past the timeout whose first news after waking
+            // is the leader's append, not its lease running out, and which
+            // the DC may already have re-joined. Then it rejoins like after
+            // a quorum loss (refused while unclean: then it is fenced).
+            if online_at.is_some_and(|seen| lost_count > seen) && !stopped {
+                tracing::error!("the DC declared this node lost while it runs: stopping its resources");
+                stop_local_resources(&node, &executor, "declared lost").await;
+                stopped = true;
+                online_at = None;
+            } else if me == Some(ha_scheduler::model::Membership::Online) {
+                online_at = Some(lost_count);
+            }
             if stopped {
                 // Back in the majority: what ran here was stopped behind the
                 // cluster's back; forget it (probes find the truth). Refused
@@ -171,6 +197,10 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
             .filter(|o| o.action != "notify")
             .map(|o| o.key),
     );
+    // What the executor itself started: the replicated history of a node
+    // declared lost is wiped, its own record is not.
+    let started = executor.started();
+    mine.extend(started.iter().map(|(k, _)| k.clone()));
     mine.sort();
     mine.dedup();
     tracing::error!(
@@ -187,7 +217,29 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
             node: node.name.clone(),
             reason: why.into(),
         };
-        match crate::dc::exec_request(&config, &empty, &action) {
+        let req = crate::dc::exec_request(&config, &empty, &action).or_else(|e| {
+            // Not configured (any more): stopped as it was started.
+            started
+                .iter()
+                .find(|(k, _)| *k == rsc)
+                .map(|(k, s)| crate::executor::ExecRequest {
+                    key: k.clone(),
+                    class: s.class.clone(),
+                    provider: s.provider.clone(),
+                    agent: s.agent.clone(),
+                    action: "stop".into(),
+                    interval_ms: 0,
+                    timeout_ms: 20_000,
+                    params: s.params.clone(),
+                    meta: Default::default(),
+                    expected_rc: 0,
+                    migrate_source: None,
+                    migrate_target: None,
+                    dc_term: 0,
+                })
+                .ok_or(e)
+        });
+        match req {
             Ok(req) if req.class != "stonith" => stops.push(req),
             Ok(_) => {}
             Err(e) => tracing::warn!(resource = %rsc, "cannot stop ({why}): {e}"),

@@ -623,3 +623,70 @@ fn a_node_without_quorum_stops_its_resources_within_the_lease() {
         unsafe { libc::kill(p, libc::SIGCONT) };
     }
 }
+
+/// A node frozen past the point where the DC declares it down (no fencing:
+/// node-timeout + its largest stop timeout + 0.5 s) has its resources
+/// recovered elsewhere; when it wakes it stops its own copies at once
+/// because the replicated state says it was declared lost — whatever its
+/// no-quorum-policy (here `ignore`, under which the quorum lease stops
+/// nothing). By the agents' state files: d1 ends up running once.
+#[test]
+fn a_node_declared_down_while_frozen_stops_its_resources_when_it_wakes() {
+    let c = agent_cluster(3);
+    let rt = rt();
+    let v = rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let dc = v["dc"].as_str().unwrap().to_string();
+    let frozen = c.names.iter().find(|n| **n != dc).unwrap().clone();
+    let i = c.names.iter().position(|n| *n == frozen).unwrap();
+    let crm = c.dir.join("frozen.crm");
+    std::fs::write(
+        &crm,
+        format!(
+            "node node1\nnode node2\nnode node3\nproperty stonith-enabled=false\n\
+             property no-quorum-policy=ignore\n\
+             primitive d1 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s \
+             op stop timeout=2s interval=0\n\
+             location d1-pref d1 100: {frozen}\n"
+        ),
+    )
+    .unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_for(&c, Duration::from_secs(30), "d1 on the node to freeze", |v| {
+        settled(v) && nodes_of(v, "d1") == [frozen.as_str()]
+    });
+    let mine = agents_dir(&c, &frozen).join("rsctmp").join("Dummy-d1.state");
+    assert!(mine.exists());
+    let pid = c.pid(i) as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // Down after 1.6 s + 2 s + 0.5 s; then d1 starts elsewhere.
+    let elsewhere = |c: &Cluster| {
+        c.names
+            .iter()
+            .filter(|n| **n != frozen)
+            .filter(|n| agents_dir(c, n).join("rsctmp").join("Dummy-d1.state").exists())
+            .count()
+    };
+    let t0 = Instant::now();
+    while elsewhere(&c) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "d1 not recovered elsewhere");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("d1 recovered elsewhere {:?} after the freeze", t0.elapsed());
+    std::thread::sleep(Duration::from_millis(500));
+    let t1 = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    while mine.exists() {
+        if t1.elapsed() > Duration::from_secs(10) {
+            let log = std::fs::read_to_string(c.dir.join(&frozen).join("ha-node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            panic!("{frozen} woke up declared down and still runs d1 (d1 active twice)");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    eprintln!("{frozen} stopped its copy {:?} after waking", t1.elapsed());
+    assert_eq!(elsewhere(&c), 1);
+}

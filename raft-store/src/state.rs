@@ -308,7 +308,13 @@ impl ClusterState {
             }
             NodeState::Down => self.mark_fenced(node),
             NodeState::Pending => self.node_mut(node).membership = Membership::Pending,
-            NodeState::Unclean => self.node_mut(node).membership = Membership::Unclean,
+            NodeState::Unclean => {
+                let ns = self.node_mut(node);
+                if ns.membership != Membership::Unclean {
+                    ns.declared_lost += 1;
+                }
+                ns.membership = Membership::Unclean;
+            }
             NodeState::Fenced => self.mark_fenced(node),
             NodeState::Offline => {
                 let ns = self.node_mut(node);
@@ -327,6 +333,9 @@ impl ClusterState {
 
     fn mark_fenced(&mut self, node: &str) {
         let ns = self.node_mut(node);
+        if ns.membership != Membership::Unclean {
+            ns.declared_lost += 1;
+        }
         ns.membership = Membership::Offline;
         ns.shutdown = false;
         ns.transient_attributes.clear();
@@ -906,6 +915,27 @@ mod tests {
     }
 
     // -- SetNodeState
+
+    #[test]
+    fn each_time_a_node_is_declared_lost_is_counted() {
+        let mut s = ClusterState::default();
+        let lost = |s: &ClusterState| s.status.nodes["n1"].declared_lost;
+        set_state(&mut s, "n1", NodeState::Joined);
+        assert_eq!(lost(&s), 0);
+        // Unclean, then fenced: one loss.
+        set_state(&mut s, "n1", NodeState::Unclean);
+        set_state(&mut s, "n1", NodeState::Fenced);
+        assert_eq!(lost(&s), 1);
+        // Re-joined by anyone, then down without fencing: counted again,
+        // and the count survives the rejoin that clears the history.
+        set_state(&mut s, "n1", NodeState::Joined);
+        set_state(&mut s, "n1", NodeState::Down);
+        set_state(&mut s, "n1", NodeState::Joined);
+        assert_eq!(lost(&s), 2);
+        // A clean shutdown is no loss.
+        set_state(&mut s, "n1", NodeState::Offline);
+        assert_eq!(lost(&s), 2);
+    }
 
     fn set_state(s: &mut ClusterState, node: &str, state: NodeState) -> Response {
         apply(

@@ -714,6 +714,7 @@ impl<'a, 'i> Reader<'a, 'i> {
                     shutdown,
                     transient_attributes,
                     history,
+                    declared_lost: 0,
                 },
             );
         }

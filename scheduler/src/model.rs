@@ -482,6 +482,16 @@ pub struct NodeStatus {
     /// Operation history per resource id (as recorded: clone instances may
     /// appear as `base` or `base:N`).
     pub history: BTreeMap<String, ResourceHistory>,
+    /// How often the cluster declared this node lost (down without fencing,
+    /// unclean, fenced): a running node that sees it grow knows its
+    /// resources are being recovered elsewhere, even if it was re-joined
+    /// before it looked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub declared_lost: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How the cluster sees a node's membership.
