@@ -224,7 +224,9 @@ fn read_text(path: &Path) -> Result<String, ConfigFileError> {
     if len > MAX_CONFIG_FILE {
         return Err(ConfigFileError::Parse {
             path: path.to_path_buf(),
-            message: format!("{len} bytes, over the {MAX_CONFIG_FILE} bytes a configuration file may hold"),
+            message: format!(
+                "{len} bytes, over the {MAX_CONFIG_FILE} bytes a configuration file may hold"
+            ),
         });
     }
     std::fs::read_to_string(path).map_err(read_err)

@@ -143,7 +143,8 @@ async fn run(a: Args) -> Result<u8, (u8, String)> {
     let ch = Channels::new(tls)
         .get(cfg.advertise())
         .map_err(|e| (EX_UNAVAILABLE, e.to_string()))?;
-    let mut client = pb::admin_client::AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
+    let mut client = pb::admin_client::AdminClient::new(ch)
+        .max_decoding_message_size(crate::gate::limits::REPLY);
     if a.query || (a.update.is_none() && !a.delete) {
         let mut req = tonic::Request::new(pb::StatusRequest {});
         req.set_timeout(Duration::from_secs(10));

@@ -389,8 +389,8 @@ async fn ask_in_flight(
     }
     let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
     let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
-    let mut client =
-        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
+    let mut client = crate::pb::executor_client::ExecutorClient::new(ch)
+        .max_decoding_message_size(crate::gate::limits::REPLY);
     let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let mut r = tonic::Request::new(crate::pb::Bytes { data });
     r.set_timeout(Duration::from_secs(1));
@@ -715,7 +715,10 @@ fn run_effect(
                     Ok(_) => true,
                     Err(e) => {
                         tracing::warn!(node = %target, "dispatch failed: {e}");
-                        stats.lock().unwrap_or_else(|e| e.into_inner()).failed_dispatches += 1;
+                        stats
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .failed_dispatches += 1;
                         false
                     }
                 };
@@ -838,8 +841,8 @@ async fn dispatch(
     }
     let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
     let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
-    let mut client =
-        crate::pb::executor_client::ExecutorClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
+    let mut client = crate::pb::executor_client::ExecutorClient::new(ch)
+        .max_decoding_message_size(crate::gate::limits::REPLY);
     let data = serde_json::to_vec(&req).map_err(|e| e.to_string())?;
     let mut r = tonic::Request::new(crate::pb::Bytes { data });
     r.set_timeout(Duration::from_millis(req.timeout_ms + 30_000));

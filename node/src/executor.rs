@@ -447,7 +447,9 @@ impl Executor {
                 // A probe that finds it running (after this daemon
                 // restarted, or it was started by hand): what it runs
                 // with now, unless a start said otherwise.
-                ("monitor", 0 | 8) if req.interval_ms == 0 && self.stop_params.get(&req.key).is_none() => {
+                ("monitor", 0 | 8)
+                    if req.interval_ms == 0 && self.stop_params.get(&req.key).is_none() =>
+                {
                     self.stop_params.set(&req.key, &started())
                 }
                 ("stop", 0) => self.stop_params.clear(&req.key),
@@ -502,8 +504,12 @@ impl Executor {
                 dc_term: 0,
             };
             match self.execute(req).await {
-                Ok(r) => tracing::info!(resource = %key, rc = r.op.rc, "probed what this node had started"),
-                Err(e) => tracing::warn!(resource = %key, "probe of what this node had started: {e}"),
+                Ok(r) => {
+                    tracing::info!(resource = %key, rc = r.op.rc, "probed what this node had started")
+                }
+                Err(e) => {
+                    tracing::warn!(resource = %key, "probe of what this node had started: {e}")
+                }
             }
         }
     }

@@ -178,7 +178,11 @@ mod tests {
         ] {
             let e = admit(path, Caller::Certified(Role::Admin)).unwrap_err();
             assert_eq!(e.code(), tonic::Code::PermissionDenied);
-            assert!(e.message().contains("needs the role node"), "{}", e.message());
+            assert!(
+                e.message().contains("needs the role node"),
+                "{}",
+                e.message()
+            );
             assert!(e.message().contains("'admin'"), "{}", e.message());
             assert!(admit(path, Caller::Certified(Role::Node)).is_ok());
         }

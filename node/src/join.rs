@@ -95,9 +95,7 @@ pub const MAX_NODE_NAME: usize = 253;
 /// Why a token request or a join request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RequestError {
-    #[error(
-        "a join token may live at most {MAX_TOKEN_TTL_SECS} s (7 days); {0} s was asked for"
-    )]
+    #[error("a join token may live at most {MAX_TOKEN_TTL_SECS} s (7 days); {0} s was asked for")]
     TtlTooLong(u64),
     #[error(
         "node name {name:?} is not valid: {why} (letters, digits, '-', '_' and '.', at most \
@@ -134,7 +132,11 @@ pub fn check_node_name(name: &str) -> Result<(), RequestError> {
     if name.len() > MAX_NODE_NAME {
         return bad("it is too long");
     }
-    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         return bad("it must start with a letter or digit");
     }
     if !name
@@ -288,7 +290,10 @@ mod tests {
             token_expiry(now, 0).unwrap(),
             now + Duration::from_secs(DEFAULT_TOKEN_TTL_SECS)
         );
-        assert_eq!(token_expiry(now, 60).unwrap(), now + Duration::from_secs(60));
+        assert_eq!(
+            token_expiry(now, 60).unwrap(),
+            now + Duration::from_secs(60)
+        );
         let e = token_expiry(now, u64::MAX).unwrap_err();
         assert_eq!(e, RequestError::TtlTooLong(u64::MAX));
         assert!(e.to_string().contains("at most 604800 s"), "{e}");
@@ -302,13 +307,22 @@ mod tests {
             check_join_request("node4", "127.0.0.4:7420").unwrap(),
             "127.0.0.4"
         );
-        assert_eq!(check_join_request("db-2.example", "[::1]:7420").unwrap(), "::1");
+        assert_eq!(
+            check_join_request("db-2.example", "[::1]:7420").unwrap(),
+            "::1"
+        );
         assert_eq!(check_join_request("n5", "n5.lan:7420").unwrap(), "n5.lan");
         for name in ["", "a@b", "-x", "node 4", "n:4", &"x".repeat(254)] {
             let e = check_join_request(name, "127.0.0.4:7420").unwrap_err();
             assert!(matches!(e, RequestError::Name { .. }), "{name:?}: {e}");
         }
-        for addr in ["127.0.0.4", "127.0.0.4:0", "127.0.0.4:99999", "a@b:7420", ":7420"] {
+        for addr in [
+            "127.0.0.4",
+            "127.0.0.4:0",
+            "127.0.0.4:99999",
+            "a@b:7420",
+            ":7420",
+        ] {
             let e = check_join_request("node4", addr).unwrap_err();
             assert!(matches!(e, RequestError::Addr { .. }), "{addr:?}: {e}");
         }

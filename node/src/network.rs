@@ -210,7 +210,11 @@ pub fn split_append(
     let sizes: Vec<usize> = rpc
         .entries
         .iter()
-        .map(|e| serde_json::to_vec(e).map(|v| v.len()).map_err(|e| e.to_string()))
+        .map(|e| {
+            serde_json::to_vec(e)
+                .map(|v| v.len())
+                .map_err(|e| e.to_string())
+        })
         .collect::<Result<_, _>>()?;
     if sizes.iter().sum::<usize>() <= budget {
         return Ok(vec![rpc]);

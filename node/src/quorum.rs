@@ -126,7 +126,9 @@ pub async fn watch(node: Node, executor: Arc<Executor>) {
             // the DC may already have re-joined. Then it rejoins like after
             // a quorum loss (refused while unclean: then it is fenced).
             if online_at.is_some_and(|seen| lost_count > seen) && !stopped {
-                tracing::error!("the DC declared this node lost while it runs: stopping its resources");
+                tracing::error!(
+                    "the DC declared this node lost while it runs: stopping its resources"
+                );
                 stop_local_resources(&node, &executor, "declared lost").await;
                 stopped = true;
                 online_at = None;

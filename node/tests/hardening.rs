@@ -161,7 +161,10 @@ async fn flood(
     };
     let req = http::Request::builder()
         .method("POST")
-        .uri(format!("https://{}{path}", ha_node::tls::CLUSTER_SERVER_NAME))
+        .uri(format!(
+            "https://{}{path}",
+            ha_node::tls::CLUSTER_SERVER_NAME
+        ))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(tonic::body::Body::new(body))
@@ -327,10 +330,16 @@ fn tokens_outlive_a_hostile_ttl_and_joins_check_the_name_first() {
         let ch = channel(&c, 0, Some(admin_identity(&c))).await;
         let mut ex = pb::executor_client::ExecutorClient::new(ch);
         let e = ex
-            .in_flight(pb::Bytes { data: b"{}".to_vec() })
+            .in_flight(pb::Bytes {
+                data: b"{}".to_vec(),
+            })
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::PermissionDenied);
-        assert!(e.message().contains("needs the role node"), "{}", e.message());
+        assert!(
+            e.message().contains("needs the role node"),
+            "{}",
+            e.message()
+        );
     });
 }

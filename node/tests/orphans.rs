@@ -349,7 +349,10 @@ fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
         );
         std::thread::sleep(Duration::from_millis(25));
     }
-    eprintln!("orphan d9 stopped with its own parameters {:?} after the load", t0.elapsed());
+    eprintln!(
+        "orphan d9 stopped with its own parameters {:?} after the load",
+        t0.elapsed()
+    );
     wait_status(&c, Duration::from_secs(30), "d9 not listed", |v| {
         settled(v) && !listed(v).contains(&"d9".to_string())
     });
@@ -396,7 +399,10 @@ fn an_orphan_left_while_its_node_was_away_is_stopped_when_it_rejoins() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("orphan d9 stopped {:?} after {host}'s daemon restarted", t0.elapsed());
+    eprintln!(
+        "orphan d9 stopped {:?} after {host}'s daemon restarted",
+        t0.elapsed()
+    );
     wait_status(&c, Duration::from_secs(30), "d9 not listed", |v| {
         settled(v) && !listed(v).contains(&"d9".to_string())
     });

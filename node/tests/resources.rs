@@ -652,10 +652,15 @@ fn a_node_declared_down_while_frozen_stops_its_resources_when_it_wakes() {
     .unwrap();
     let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait_for(&c, Duration::from_secs(30), "d1 on the node to freeze", |v| {
-        settled(v) && nodes_of(v, "d1") == [frozen.as_str()]
-    });
-    let mine = agents_dir(&c, &frozen).join("rsctmp").join("Dummy-d1.state");
+    wait_for(
+        &c,
+        Duration::from_secs(30),
+        "d1 on the node to freeze",
+        |v| settled(v) && nodes_of(v, "d1") == [frozen.as_str()],
+    );
+    let mine = agents_dir(&c, &frozen)
+        .join("rsctmp")
+        .join("Dummy-d1.state");
     assert!(mine.exists());
     let pid = c.pid(i) as i32;
     // SAFETY: signalling our own child.
@@ -665,12 +670,20 @@ fn a_node_declared_down_while_frozen_stops_its_resources_when_it_wakes() {
         c.names
             .iter()
             .filter(|n| **n != frozen)
-            .filter(|n| agents_dir(c, n).join("rsctmp").join("Dummy-d1.state").exists())
+            .filter(|n| {
+                agents_dir(c, n)
+                    .join("rsctmp")
+                    .join("Dummy-d1.state")
+                    .exists()
+            })
             .count()
     };
     let t0 = Instant::now();
     while elsewhere(&c) == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "d1 not recovered elsewhere");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "d1 not recovered elsewhere"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("d1 recovered elsewhere {:?} after the freeze", t0.elapsed());
@@ -680,7 +693,8 @@ fn a_node_declared_down_while_frozen_stops_its_resources_when_it_wakes() {
     unsafe { libc::kill(pid, libc::SIGCONT) };
     while mine.exists() {
         if t1.elapsed() > Duration::from_secs(10) {
-            let log = std::fs::read_to_string(c.dir.join(&frozen).join("ha-node.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(c.dir.join(&frozen).join("ha-node.log"))
+                .unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
             panic!("{frozen} woke up declared down and still runs d1 (d1 active twice)");
