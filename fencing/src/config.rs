@@ -20,20 +20,124 @@ pub struct DeviceConfig {
     pub params: BTreeMap<String, String>,
 }
 
-/// Is a parameter of this name a secret (never printed)?
+/// Is a parameter of this name a secret (never printed)? The one rule of
+/// the project, by name; [`is_secret`] adds what an agent's metadata says.
 ///
-/// `passwd`, `password`, `pass`, `secret`, anything ending in `_password`,
-/// `passwd` or `_secret`, and any `pcmk_*` parameter containing `password`.
+/// The name is split into words at `_`, `-`, `.` and lower-to-upper case
+/// changes (`snmp_priv_passwd`, `secretKey`, `auth-token`), lowercased. It is
+/// a secret when a word
+/// - is `pass`, `pw`, `pwd`, `passphrase`, `secret(s)`, `token(s)`,
+///   `community` (SNMP), `credential(s)`, `cookie` (`erlang_cookie`), `kg`
+///   (the IPMI Kg key of `hexadecimal_kg`), `psk`;
+/// - ends in `password`, `passwd`, `secret` or `token` (`monpassword`,
+///   `db_passwd`, `clientsecret`, `authtoken`);
+/// - is the LAST word and is `key` or ends in `key` (`key`, `secret_key`,
+///   `access_key`, `apikey`, `tlskey`) — except in the cluster's own
+///   `pcmk_*` parameters (host maps, actions, timeouts, delays: a
+///   `pcmk_host_key` would be a host-map key, not a secret). `key` elsewhere
+///   (`key_value`, `key_file`, `keyfile`) is not enough;
+///
+/// unless the last word says the value only points at the secret: `file`,
+/// `path`, `script`, `dir`, `url`, `uri`, `cmd`, `command` (`password_script`,
+/// `token_file`, `credentials_file`), or describes how it is used: `type`,
+/// `prot`, `protocol`, `level`, `method`, `length`. `auth` alone is not a
+/// secret word: fence_ipmilan's `auth` is the authentication type and
+/// `auth_url` a URL. `user`, `login`, `username` are not secrets.
+///
+/// Known over-matches (hidden although not secret; the round trip through
+/// [`REDACTED`] keeps them): fence_mpath's `key` (a SCSI reservation key),
+/// galera's boolean `check_passwd_use_empty`, fence_docker's `tlskey` (a path).
 pub fn is_secret_param(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "passwd"
-        || n == "password"
-        || n == "pass"
-        || n == "secret"
-        || n.ends_with("_password")
-        || n.ends_with("passwd")
-        || n.ends_with("_secret")
-        || (n.starts_with("pcmk_") && n.contains("password"))
+    const WORDS: &[&str] = &[
+        "pass",
+        "pw",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "community",
+        "credential",
+        "credentials",
+        "cookie",
+        "kg",
+        "psk",
+    ];
+    const ENDINGS: &[&str] = &["password", "passwd", "secret", "token"];
+    const POINTERS: &[&str] = &[
+        "file", "path", "script", "dir", "url", "uri", "cmd", "command", "type", "prot",
+        "protocol", "level", "method", "length",
+    ];
+    let words = name_words(name);
+    let Some(last) = words.last() else {
+        return false;
+    };
+    if POINTERS.contains(&last.as_str()) {
+        return false;
+    }
+    let own = words.first().is_some_and(|w| w == "pcmk");
+    let keyish = !own && last.ends_with("key");
+    keyish
+        || words
+            .iter()
+            .any(|w| WORDS.contains(&w.as_str()) || ENDINGS.iter().any(|e| w.ends_with(e)))
+}
+
+/// Is parameter `name` a secret, given the names the agent's metadata marks
+/// private (`<parameter name=.. private="1">`, Pacemaker's convention, the
+/// parameters `cibsecret` is meant for)? The rule of [`is_secret_param`] or
+/// the metadata's word.
+pub fn is_secret(name: &str, private: &std::collections::BTreeSet<String>) -> bool {
+    private.contains(name) || is_secret_param(name)
+}
+
+/// The lowercased words of a parameter name (see [`is_secret_param`]).
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// The shortest secret value searched for in free text (agent output, error
+/// messages, logs): shorter values would match everywhere. They are still
+/// hidden as parameter values.
+pub const MIN_REDACTED_LEN: usize = 4;
+
+/// `text` with every occurrence of each of `secrets` (longest first, those
+/// of at least [`MIN_REDACTED_LEN`] characters) replaced by [`REDACTED`].
+pub fn redact_values<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = secrets
+        .into_iter()
+        .filter(|s| s.len() >= MIN_REDACTED_LEN && *s != REDACTED)
+        .collect();
+    v.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    v.dedup();
+    let mut out = text.to_string();
+    for s in v {
+        if out.contains(s) {
+            out = out.replace(s, REDACTED);
+        }
+    }
+    out
 }
 
 impl DeviceConfig {
@@ -306,12 +410,87 @@ mod tests {
             "ipmi_passwd",
             "pcmk_foo_password_x",
             "PASSWORD",
+            // measured leaking in issue 13
+            "secret_key",
+            "apikey",
+            "access_key",
+            "token",
+            "community",
+            // real agents' parameters (fence-agents, resource-agents)
+            "admin_password",
+            "db_passwd",
+            "monpassword",
+            "replication_passwd",
+            "snmp_priv_passwd",
+            "test_pass",
+            "erlang_cookie",
+            "hexadecimal_kg",
+            "key",
+            "credential",
+            "credentials",
+            "auth_token",
+            "authkey",
+            "secretKey",
+            "apiKey",
+            "accessToken",
+            "client-secret",
+            "ssh.passphrase",
+            "pcmk_secret",
         ] {
-            assert!(is_secret_param(s), "{s}");
+            assert!(is_secret_param(s), "{s} should be a secret");
         }
-        for s in ["ip", "login", "password_script", "port", "username"] {
-            assert!(!is_secret_param(s), "{s}");
+        for s in [
+            "ip",
+            "login",
+            "password_script",
+            "passwd_script",
+            "snmp_priv_passwd_script",
+            "token_file",
+            "credentials_file",
+            "cookie_file",
+            "key_file",
+            "keyfile",
+            "key_value",
+            "port",
+            "username",
+            "user",
+            "auth",
+            "auth_url",
+            "auth-url",
+            "snmp_auth_prot",
+            "snmp_sec_level",
+            "smb_passdb_backend",
+            "use_cookies",
+            "secure",
+            "ssl_insecure",
+            "pcmk_host_key",
+            "pcmk_host_map",
+            "pcmk_host_list",
+            "pcmk_host_argument",
+            "",
+            "_",
+        ] {
+            assert!(!is_secret_param(s), "{s} should not be a secret");
         }
+    }
+
+    #[test]
+    fn metadata_private_params_are_secrets() {
+        let private: std::collections::BTreeSet<String> =
+            ["community_string_x".to_string(), "blob".to_string()].into();
+        assert!(is_secret("blob", &private));
+        assert!(is_secret("passwd", &private));
+        assert!(!is_secret("ip", &private));
+    }
+
+    #[test]
+    fn values_are_redacted_in_text_longest_first() {
+        let t = redact_values(
+            "x hunter22 hunter2 abc y",
+            ["hunter2", "hunter22", "abc", "hunter2"],
+        );
+        assert_eq!(t, format!("x {REDACTED} {REDACTED} abc y"));
+        assert_eq!(redact_values("nothing", Vec::<&str>::new()), "nothing");
     }
 
     #[test]

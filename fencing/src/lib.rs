@@ -19,8 +19,8 @@ pub mod lab;
 
 pub use agent::{agent_metadata, AgentDevice, AgentMetadata, ParamInfo};
 pub use config::{
-    is_secret_param, parse_host_map, split_host_list, DeviceConfig, FenceAction, HostCheck,
-    HostSpec, REDACTED,
+    is_secret, is_secret_param, parse_host_map, redact_values, split_host_list, DeviceConfig,
+    FenceAction, HostCheck, HostSpec, MIN_REDACTED_LEN, REDACTED,
 };
 pub use delay::{
     delay_base, fence_delay, parse_duration, priority_fencing_delay, resource_priority,

@@ -121,10 +121,20 @@ impl Client {
         serde_json::from_str(&r.json).map_err(|e| ClientError::Refused(e.to_string()))
     }
 
-    /// The configuration and its epoch.
+    /// The configuration and its epoch, secret values shown as
+    /// `ha_fencing::REDACTED` (what `apply_config` turns back into them).
     pub async fn get_config(&self) -> Result<(u64, ha_scheduler::model::Config), ClientError> {
+        self.get_config_with(false).await
+    }
+
+    /// The configuration and its epoch; with `show_secrets` (admin only)
+    /// the secret values as stored.
+    pub async fn get_config_with(
+        &self,
+        show_secrets: bool,
+    ) -> Result<(u64, ha_scheduler::model::Config), ClientError> {
         let r = self
-            .each(|mut c| async move { c.get_config(pb::GetConfigRequest {}).await })
+            .each(|mut c| async move { c.get_config(pb::GetConfigRequest { show_secrets }).await })
             .await?;
         let cfg = serde_json::from_str(&r.config_json)
             .map_err(|e| ClientError::Refused(format!("undecodable configuration: {e}")))?;

@@ -13,6 +13,7 @@ pub mod join;
 pub mod network;
 pub mod quorum;
 pub mod resource;
+pub mod secrets;
 pub mod server;
 pub mod setup;
 pub mod stop_params;

@@ -181,6 +181,8 @@ pub async fn run(
         peer_seen: Arc::default(),
         data_dir: Some(cfg.data_dir.clone()),
     };
+    // What `secrets::private_params` runs agents' meta-data with.
+    crate::secrets::set_agent_env(agent_env(&cfg)?);
     let executor = crate::executor::Executor::start(
         cfg.name.clone(),
         agent_env(&cfg)?,
@@ -811,9 +813,16 @@ impl pb::admin_server::Admin for AdminService {
         // status_json runs the scheduler (CPU-bound): off the runtime's
         // workers (issue 12, hole 8).
         let node = self.node.clone();
-        let json = tokio::task::spawn_blocking(move || node.status_json().to_string())
-            .await
-            .map_err(|e| Status::internal(format!("status: {e}")))?;
+        let json = tokio::task::spawn_blocking(move || {
+            let mut v = node.status_json();
+            // An agent's text may echo a secret: no secret value leaves.
+            let config = node.sm.read(|s| s.config.clone());
+            let private = crate::secrets::known_private();
+            crate::secrets::redact_json(&mut v, &crate::secrets::secret_values(&config, &private));
+            v.to_string()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("status: {e}")))?;
         Ok(Response::new(pb::StatusReply { json }))
     }
 
@@ -821,8 +830,20 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::GetConfigRequest>,
     ) -> Result<Response<pb::GetConfigReply>, Status> {
-        require(&request, ADMINS, "reading the configuration")?;
-        let (epoch, config) = self.node.sm.read(|s| (s.config_epoch, s.config.clone()));
+        // The values of secret parameters only when asked for (an admin's
+        // `config show --show-secrets`); else hidden (crate::secrets).
+        let show_secrets = request.get_ref().show_secrets;
+        let what = if show_secrets {
+            "reading the configuration with its secrets (--show-secrets)"
+        } else {
+            "reading the configuration"
+        };
+        require(&request, ADMINS, what)?;
+        let (epoch, mut config) = self.node.sm.read(|s| (s.config_epoch, s.config.clone()));
+        if !show_secrets {
+            let private = crate::secrets::private_params(&config).await;
+            config = crate::secrets::redact_config(&config, &private);
+        }
         let config_json =
             serde_json::to_string(&config).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::GetConfigReply { epoch, config_json }))
@@ -834,9 +855,27 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ApplyConfigReply>, Status> {
         let role = require(&request, ADMINS, "loading a configuration")?;
         let req = request.into_inner();
-        let config: Config = crate::wire::decode_json(req.config_json.as_bytes())
+        let mut config: Config = crate::wire::decode_json(req.config_json.as_bytes())
             .map_err(|e| Status::invalid_argument(format!("undecodable configuration: {e}")))?;
-        let current = self.node.sm.read(|s| s.config.clone());
+        let (current_epoch, current) = self.node.sm.read(|s| (s.config_epoch, s.config.clone()));
+        // Placeholders of hidden secrets get the values stored at the epoch
+        // the configuration was read at (the leader's, if this node is not there).
+        match crate::secrets::restore_at(&mut config, req.base_epoch, current_epoch, &current) {
+            Ok(_) => {}
+            Err(crate::secrets::SecretError::NotAtBase { .. })
+                if role != Role::Node && self.node.leader_addr().is_some() =>
+            {
+                if let Some(addr) = self.node.leader_addr() {
+                    let mut client = self.node.admin_client(&addr)?;
+                    return client.apply_config(Request::new(req)).await;
+                }
+            }
+            Err(e) => {
+                return Err(Status::failed_precondition(format!(
+                    "configuration rejected: {e}"
+                )))
+            }
+        }
         ha_scheduler::validate::validate_clone_limits(&config, Some(&current))
             .map_err(|e| Status::failed_precondition(format!("configuration rejected: {e}")))?;
         let cmd = Command::ApplyConfig {

@@ -32,6 +32,10 @@ pub struct ParamInfo {
     pub content_type: Option<String>,
     /// `<content default=...>`.
     pub default: Option<String>,
+    /// `private="1"`: a secret (Pacemaker's convention: kept out of the
+    /// secure digest, what `cibsecret` is for); never shown, see
+    /// [`crate::secrets`].
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -46,6 +50,15 @@ pub struct ActionInfo {
 }
 
 impl Metadata {
+    /// The parameters marked `private="1"`.
+    pub fn private_params(&self) -> std::collections::BTreeSet<String> {
+        self.params
+            .iter()
+            .filter(|p| p.private)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     pub fn param(&self, name: &str) -> Option<&ParamInfo> {
         self.params.iter().find(|p| p.name == name)
     }
@@ -227,6 +240,7 @@ pub fn parse_metadata(xml: &str) -> Result<Metadata, AgentError> {
                 unique: p.attribute("unique").is_some_and(is_true)
                     || p.attribute("unique-group").is_some_and(|g| !g.is_empty()),
                 reloadable: p.attribute("reloadable").is_some_and(is_true),
+                private: p.attribute("private").is_some_and(is_true),
                 shortdesc: child_text(p, "shortdesc").unwrap_or_default(),
                 content_type: content
                     .and_then(|c| c.attribute("type"))
@@ -339,7 +353,9 @@ pub async fn metadata(env: &AgentEnv, spec: &AgentSpec) -> Result<Metadata, Agen
                 .unwrap_or_else(|| result.output_tail.clone()),
         });
     }
-    parse_metadata(&stdout)
+    let md = parse_metadata(&stdout)?;
+    crate::secrets::remember_private(spec, md.private_params());
+    Ok(md)
 }
 
 /// Metadata per agent, loaded on first use. Agents' defaults may mention the node's directories, so keep one cache
@@ -410,6 +426,17 @@ mod tests {
         assert!(parse_duration_ms("").is_err());
         assert!(parse_duration_ms("PT").is_err());
         assert!(parse_duration_ms("99999999999999999999s").is_err());
+    }
+
+    #[test]
+    fn private_parameters_are_read() {
+        let xml = r#"<resource-agent name="x"><parameters>
+            <parameter name="blob" private="1"><content type="string"/></parameter>
+            <parameter name="ip" private="0"><content type="string"/></parameter>
+            <parameter name="user"><content type="string"/></parameter>
+            </parameters></resource-agent>"#;
+        let md = parse_metadata(xml).unwrap();
+        assert_eq!(md.private_params(), ["blob".to_string()].into());
     }
 
     #[test]

@@ -324,6 +324,17 @@ pub async fn run_agent(env: &AgentEnv, req: &AgentRequest) -> AgentResult {
     let started = Instant::now();
     let mut result = invoke(env, req, false).await.0;
     result.duration = started.elapsed();
+    // An agent's text may echo a secret parameter: hidden before it is
+    // logged, recorded or shown (crate::secrets).
+    let secrets = crate::secrets::param_secret_values(
+        &req.spec,
+        &req.params,
+        &crate::secrets::known_private(),
+    );
+    result.exit_reason = result
+        .exit_reason
+        .map(|r| crate::secrets::redact_text(&r, &secrets));
+    result.output_tail = crate::secrets::redact_text(&result.output_tail, &secrets);
     tracing::debug!(
         agent = %req.spec,
         instance = %req.instance,

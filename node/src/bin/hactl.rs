@@ -154,15 +154,19 @@ enum ConfigCommand {
         dry_run: bool,
     },
     /// Print the configuration (crm shell syntax, or JSON); passwords and
-    /// other secret parameters show as ******** unless --show-secrets.
+    /// other secret parameters (by name, or marked private by the agent's
+    /// metadata) show as ********, which `config load` and `config edit`
+    /// turn back into the stored value.
     Show {
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Show the secret values (admin certificates only).
         #[arg(long)]
         show_secrets: bool,
     },
     /// Edit the configuration in crm shell syntax with $EDITOR; applied
     /// atomically, the editor reopens with the error when it does not load.
+    /// The file is private (0600, in a 0700 directory) and removed on exit.
     Edit,
 }
 

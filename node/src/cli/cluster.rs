@@ -377,10 +377,119 @@ pub fn config_load(config: Option<&Path>, file: &Path, dry_run: bool) -> anyhow:
     })
 }
 
+/// The editor's file of `hactl config edit`: `configure.crm` in a new
+/// directory of its own (0700, under `$XDG_RUNTIME_DIR` when set, else the
+/// temp directory), the file created exclusively with mode 0600. Both are
+/// removed when this is dropped: on success, a failed apply, an abort, an
+/// editor failure, an error, and Ctrl-C (ignored by hactl while the editor
+/// runs, caught while it applies).
+struct EditFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl EditFile {
+    fn create() -> anyhow::Result<EditFile> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
+        let mut last = None;
+        for attempt in 0..16u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let dir = base.join(format!(
+                "hactl-edit-{}-{:08x}",
+                std::process::id(),
+                nanos ^ attempt.wrapping_mul(0x9e37_79b9)
+            ));
+            // mkdir fails if the name exists: nobody else's directory is used.
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    let path = dir.join("configure.crm");
+                    let file = EditFile { dir, path };
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&file.path)
+                        .with_context(|| format!("cannot create {}", file.path.display()))?;
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "cannot create a directory in {}: {e}",
+                        base.display()
+                    ))
+                }
+            }
+        }
+        Err(anyhow::anyhow!(
+            "cannot create a private directory in {}: {}",
+            base.display(),
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ))
+    }
+
+    /// Replaces the content (the file keeps its inode and mode 0600).
+    fn write(&self, text: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+impl Drop for EditFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Runs `sh -c 'EDITOR "$1"' sh FILE`, hactl ignoring SIGINT and SIGQUIT
+/// meanwhile (as git does) so that a Ctrl-C reaches the editor, not us,
+/// and our cleanup runs.
+fn run_editor(editor: &str, path: &Path) -> anyhow::Result<std::process::ExitStatus> {
+    // `sh -c` so that EDITOR may carry arguments ("code --wait").
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run editor '{editor}': {e}"))?;
+    // SAFETY: signal(2) with SIG_IGN and then the previous handlers; no
+    // handler of ours runs.
+    let (int, quit) = unsafe {
+        (
+            libc::signal(libc::SIGINT, libc::SIG_IGN),
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+        )
+    };
+    let status = child.wait();
+    // SAFETY: as above, restoring what was there.
+    unsafe {
+        libc::signal(libc::SIGINT, int);
+        libc::signal(libc::SIGQUIT, quit);
+    }
+    status.map_err(|e| anyhow::anyhow!("editor '{editor}': {e}"))
+}
+
 /// Opens the configuration in crm syntax in `$EDITOR` (else `$VISUAL`, else
 /// `vi`). A file that does not load reopens with the error on top; an
 /// unchanged or emptied file applies nothing; a loaded one is applied against
 /// the epoch it was read at, so a concurrent change is refused, not lost.
+/// Secret values show as `********` and are kept as they are unless
+/// replaced. The file ([`EditFile`]) is private and removed on every exit.
 pub fn config_edit(config: Option<&Path>) -> anyhow::Result<()> {
     const ERR: &str = "# ERROR: ";
     let (cfg, _) = client_config(config)?;
@@ -389,51 +498,47 @@ pub fn config_edit(config: Option<&Path>) -> anyhow::Result<()> {
     let editor = std::env::var("EDITOR")
         .or_else(|_| std::env::var("VISUAL"))
         .unwrap_or_else(|_| "vi".into());
-    let path = std::env::temp_dir().join(format!("hactl-configure-{}.crm", std::process::id()));
+    let file = EditFile::create()?;
     let original = ha_scheduler::crm::write_crm(&current);
     let mut text = original.clone();
-    let result = loop {
-        std::fs::write(&path, &text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        // `sh -c` so that EDITOR may carry arguments ("code --wait").
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("{editor} \"$1\""))
-            .arg("sh")
-            .arg(&path)
-            .status()
-            .map_err(|e| anyhow::anyhow!("cannot run editor '{editor}': {e}"))?;
+    loop {
+        file.write(&text)?;
+        let status = run_editor(&editor, &file.path)?;
         if !status.success() {
-            break Err(anyhow::anyhow!(
-                "editor '{editor}' failed ({status}); nothing applied"
-            ));
+            bail!("editor '{editor}' failed ({status}); nothing applied");
         }
-        let edited = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let edited = std::fs::read_to_string(&file.path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.path.display()))?;
         let body: String = edited
             .lines()
             .filter(|l| !l.starts_with(ERR))
             .map(|l| format!("{l}\n"))
             .collect();
         if body.trim().is_empty() {
-            break Err(anyhow::anyhow!("empty configuration: nothing applied"));
+            bail!("empty configuration: nothing applied");
         }
         if body.trim() == original.trim() {
             println!("No changes.");
-            break Ok(());
+            return Ok(());
         }
         match ha_scheduler::crm::read_crm(&body) {
             Ok(new) => {
-                let applied =
-                    rt.block_on(async { Client::new(&cfg)?.apply_config(epoch, &new).await });
-                break match applied {
+                let applied = rt.block_on(async {
+                    let client = Client::new(&cfg)?;
+                    tokio::select! {
+                        r = client.apply_config(epoch, &new) => r.map_err(anyhow::Error::from),
+                        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!(
+                            "interrupted: the change may or may not be applied (see hactl config show)"
+                        )),
+                    }
+                });
+                return match applied {
                     Ok(e) => {
                         println!("Configuration applied (epoch {epoch} -> {e}).");
                         Ok(())
                     }
                     Err(e) => Err(anyhow::anyhow!(
-                        "{e}; your edit is kept in {}",
-                        path.display()
+                        "{e}; nothing applied (the edited file is removed: it may hold secrets)"
                     )),
                 };
             }
@@ -443,50 +548,17 @@ pub fn config_edit(config: Option<&Path>) -> anyhow::Result<()> {
                 );
             }
         }
-    };
-    if result.is_ok() {
-        let _ = std::fs::remove_file(&path);
     }
-    result
 }
 
-/// The configuration with every secret parameter (passwords of fence
-/// devices and the like) shown as `********`.
-pub fn redact_secrets(c: &Config) -> Config {
-    use ha_scheduler::model::Resource;
-    fn walk(r: &mut Resource) {
-        match r {
-            Resource::Primitive(p) => {
-                for (k, v) in p.params.iter_mut() {
-                    if ha_fencing::is_secret_param(k) {
-                        *v = ha_fencing::REDACTED.to_string();
-                    }
-                }
-            }
-            Resource::Group(g) => {
-                for m in &mut g.members {
-                    let mut r = Resource::Primitive(std::mem::take(m));
-                    walk(&mut r);
-                    if let Resource::Primitive(p) = r {
-                        *m = p;
-                    }
-                }
-            }
-            Resource::Clone(c) => walk(&mut c.child),
-        }
-    }
-    let mut c = c.clone();
-    for r in &mut c.resources {
-        walk(r);
-    }
-    c
-}
-
+/// `hactl config show [--output text|json] [--show-secrets]`. The
+/// node hides secret values (`crate::secrets` of ha-node) unless an admin
+/// asks for them with `--show-secrets`.
 pub fn config_show(config: Option<&Path>, json: bool, show_secrets: bool) -> anyhow::Result<()> {
     let (cfg, _) = client_config(config)?;
     let rt = runtime()?;
-    let (epoch, c) = rt.block_on(async { Client::new(&cfg)?.get_config().await })?;
-    let c = if show_secrets { c } else { redact_secrets(&c) };
+    let (epoch, c) =
+        rt.block_on(async { Client::new(&cfg)?.get_config_with(show_secrets).await })?;
     if json {
         println!(
             "{}",
