@@ -236,12 +236,48 @@ pub fn restart_process() -> std::io::Error {
     std::process::Command::new(exe).arg0(arg0).args(rest).exec()
 }
 
+/// A gap between the watcher's ticks longer than this means this process
+/// was frozen (SIGSTOP, a paused VM): its view of the peer is stale.
+const STALL: Duration = Duration::from_millis(500);
+
+/// How long a short wait of `expected` really took, when it took so much
+/// longer that the process must have been frozen meanwhile (only the
+/// waits are measured: the watcher's own long awaits, such as fencing, are
+/// not a freeze).
+fn stalled(started: Instant, expected: Duration) -> Option<Duration> {
+    let took = started.elapsed();
+    (took > expected + STALL).then_some(took)
+}
+
+/// How long a node that was frozen yields in the fence race once it runs
+/// again: it is the suspect one (its peer saw it vanish), so it fences no
+/// sooner than either side's race delay plus node-timeout after waking —
+/// time to hear the peer that is most likely fine, or already fencing it.
+fn frozen_yield(node: &Node, config: &Config, status: &Status, peer: (&str, u64)) -> Duration {
+    let me = (node.name.as_str(), node.id);
+    let (mine, _) = fence_delay(config, status, me, peer);
+    let (theirs, _) = fence_delay(config, status, peer, me);
+    mine.max(theirs) + crate::quorum::node_timeout(node)
+}
+
 /// Watches the peer of a two-node cluster; takes over when it is lost.
 pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut stopped_own = false;
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // After this process was frozen: no fencing before this instant.
+    let mut yield_until: Option<Instant> = None;
     loop {
+        let before = Instant::now();
         tick.tick().await;
+        if let Some(gap) = stalled(before, Duration::from_millis(100)) {
+            if let Some((peer_id, peer, _)) = peer_of(&node) {
+                let (config, status) = node.sm.read(|s| (s.config.clone(), s.status.clone()));
+                let y = frozen_yield(&node, &config, &status, (&peer, peer_id));
+                tracing::warn!(?gap, peer = %peer, "two-node: this process was frozen; it does not fence {peer} for {y:?}");
+                yield_until = Some(Instant::now() + y);
+            }
+        }
         let Some((peer_id, peer, _)) = peer_of(&node) else {
             show_survivor(&node, &data_dir);
             continue;
@@ -304,10 +340,22 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             );
         }
         tracing::warn!(peer = %peer, ?delay, "two-node: peer lost; {why}");
-        let wait_until = Instant::now() + delay;
+        let mut wait_until = Instant::now() + delay;
+        if let Some(y) = yield_until.filter(|y| *y > wait_until) {
+            tracing::warn!(peer = %peer, "two-node: yielding after a freeze: no fencing for {:?}", y - Instant::now());
+            wait_until = y;
+        }
         let mut came_back = false;
         while Instant::now() < wait_until {
+            let before = Instant::now();
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if stalled(before, Duration::from_millis(50)).is_some() {
+                // Frozen while waiting: the wait starts over as a yield.
+                let y = frozen_yield(&node, &config, &status, (&peer, peer_id));
+                wait_until = wait_until.max(Instant::now() + y);
+                yield_until = Some(wait_until);
+                tracing::warn!(peer = %peer, "two-node: frozen while waiting to fence {peer}: yielding {y:?}");
+            }
             if peer_alive(&node, peer_id) {
                 came_back = true;
                 break;

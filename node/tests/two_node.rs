@@ -460,3 +460,63 @@ fn the_takeover_works_after_the_binary_on_disk_was_removed() {
     let log = std::fs::read_to_string(c.dir.join("node1/ha-node.log")).unwrap();
     assert!(!log.contains("cannot restart"), "{log}");
 }
+
+/// A two-node node whose process was frozen is the suspect one: when it runs
+/// again it yields in the fence race (no fencing for either side's race
+/// delay plus node-timeout), so it does not power off the peer that is
+/// fine. Here node1 (the lower id, preferred: delay 0) is frozen for 7 s;
+/// node2 cannot fence it (its device for node1 has a wrong password); node1
+/// wakes, sees no answer from node2 yet, and must not fence it.
+#[test]
+fn a_node_waking_from_a_freeze_yields_instead_of_fencing_its_healthy_peer() {
+    let c = Cluster::start(2);
+    let bmcs = bmcs(&c);
+    let rt = rt();
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let crm = c.dir.join("two.crm");
+    std::fs::write(&crm, config(&bmcs, ["wrong-password", "secret"], "")).unwrap();
+    let out = c.hactl(&["config", "load", crm.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = c.client_config.clone();
+    wait(&all, 60, "placed", |v| {
+        v["pending_count"] == 0 && on(v, "d1") == ["node2"] && on(v, "d2") == ["node1"]
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.pid(0) as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        bmcs[0].power_is_on(),
+        "node2 could not fence node1 (wrong password)"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(c.pid(0) as i32, libc::SIGCONT) };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(12) {
+        if !bmcs[1].power_is_on() {
+            print_logs(&c);
+            panic!(
+                "node1 woke from its freeze and fenced its healthy peer node2 after {:?}",
+                t0.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let v = wait(&all, 60, "both nodes online again", |v| {
+        v["quorum"] == true
+            && v["pending_count"] == 0
+            && on(v, "d1").len() == 1
+            && on(v, "d2").len() == 1
+    });
+    assert!(
+        !v["fencing_history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|e| e["succeeded"] == true)),
+        "nobody was fenced: {:#}",
+        v["fencing_history"]
+    );
+    let log = std::fs::read_to_string(c.dir.join("node1").join("ha-node.log")).unwrap();
+    assert!(
+        log.contains("this process was frozen"),
+        "node1 noticed its freeze"
+    );
+}
