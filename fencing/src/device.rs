@@ -9,6 +9,7 @@ use crate::agent::{AgentDevice, AgentMetadata};
 use crate::config::{DeviceConfig, FenceAction, HostCheck, HostSpec};
 use crate::error::FenceError;
 use crate::ipmi::IpmiDevice;
+use crate::mapping::{mapping_hint, reach, Reach};
 use crate::ssh::SshDevice;
 
 /// Where `fence_*` programs are looked up when the caller gives no path.
@@ -139,20 +140,50 @@ impl Device {
 
     /// Static answer to "can this device fence `target`?": with
     /// `static-list` (the default when a list or map is given) the target must
-    /// be listed; with `none` any target; with `dynamic-list` or an agent whose
-    /// `list` support is not known yet, `true` (the dynamic check
-    /// [`Device::can_fence_dynamic`] decides at fencing time).
+    /// be listed; a power device (native IPMI/ssh, a known BMC agent) with
+    /// `none` or nothing listed: never (it cannot tell which node it
+    /// fences); a shared-medium device with `none`: any target; with
+    /// `dynamic-list` or an agent whose metadata is not read yet, `true` (the
+    /// dynamic check [`Device::can_fence_dynamic`] decides at fencing time).
     pub fn can_fence(&self, target: &str) -> bool {
         let hosts = self.hosts();
         match hosts.effective_check() {
             HostCheck::StaticList => hosts.statically_lists(target),
-            HostCheck::None | HostCheck::DynamicList | HostCheck::Auto => true,
+            HostCheck::DynamicList => true,
+            HostCheck::None | HostCheck::Auto => self.reach() != Reach::Power,
+        }
+    }
+
+    /// The reach of this device: the native kinds are power devices
+    /// whatever the agent is called; others by their agent name.
+    pub fn reach(&self) -> Reach {
+        match self {
+            Device::Ipmi(_) | Device::Ssh(_) => Reach::Power,
+            Device::Agent(_) => reach(&self.config().agent),
+        }
+    }
+
+    /// May this device be used for any target when nothing lists its
+    /// targets? Only a device that fences through a shared medium: a known
+    /// one by name, or an agent whose metadata has no `port`/`plug`
+    /// parameter (so nothing in its call selects a machine). A power device,
+    /// or an agent whose metadata cannot be read, is not.
+    async fn fences_any_target(&self, timeout: Duration) -> bool {
+        match self.reach() {
+            Reach::AnyTarget => true,
+            Reach::Power => false,
+            Reach::ByMetadata => match self.metadata(timeout.min(METADATA_TIMEOUT)).await {
+                Ok(m) => m.param("port").is_none() && m.param("plug").is_none(),
+                Err(_) => false,
+            },
         }
     }
 
     /// The check in force once `Auto` is resolved: native devices have no
     /// `list` (so `none`); an agent gets `dynamic-list` if its metadata
-    /// lists the `list` action, else `none`.
+    /// lists the `list` action, else `none`. `none` lets only a
+    /// shared-medium device fence any target: a power device is then used
+    /// for no target at all (see [`Device::can_fence_dynamic`]).
     pub async fn host_check(&self, timeout: Duration) -> HostCheck {
         match self.hosts().effective_check() {
             HostCheck::Auto => match self {
@@ -171,7 +202,22 @@ impl Device {
     pub async fn can_fence_dynamic(&self, target: &str, timeout: Duration) -> Result<(), String> {
         let hosts = self.hosts();
         match self.host_check(timeout).await {
-            HostCheck::None | HostCheck::Auto => Ok(()),
+            HostCheck::None | HostCheck::Auto => {
+                if self.fences_any_target(timeout).await {
+                    Ok(())
+                } else {
+                    let why = match hosts.check {
+                        Some(HostCheck::None) => {
+                            "pcmk_host_check=none on a device that controls specific machines"
+                        }
+                        _ => "no pcmk_host_list or pcmk_host_map",
+                    };
+                    Err(format!(
+                        "cannot tell which node it fences ({why}), so it is never used: {}",
+                        mapping_hint(&self.config().agent)
+                    ))
+                }
+            }
             HostCheck::StaticList => {
                 if hosts.statically_lists(target) {
                     Ok(())

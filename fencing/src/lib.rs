@@ -10,6 +10,7 @@ mod delay;
 mod device;
 mod error;
 mod ipmi;
+mod mapping;
 mod process;
 mod ssh;
 mod topology;
@@ -32,6 +33,9 @@ pub use device::{
 };
 pub use error::FenceError;
 pub use ipmi::IpmiDevice;
+pub use mapping::{
+    known_without_list, mapping_hint, reach, validate_device, validate_devices, MappingError, Reach,
+};
 pub use ssh::SshDevice;
 pub use topology::{
     fence, Attempt, FenceOptions, FenceReport, Level, Topology, DEFAULT_STONITH_TIMEOUT,

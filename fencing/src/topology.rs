@@ -9,6 +9,9 @@
 //!   it off); a failing `on` does not undo the fence.
 //! - without levels, every device that can fence the target (host check) is
 //!   tried in configuration order until one succeeds.
+//! - either way, a power device that does not say which node it fences
+//!   (no host list or map, no dynamic list) is never used: see
+//!   [`crate::validate_devices`], which refuses such a configuration.
 //! - a device's `off`/`reboot` that fails (not on authentication, bad
 //!   configuration or timeout) is tried again up to `pcmk_<action>_retries`
 //!   times (default 2), 0.5 s apart, all within the one action timeout; each
@@ -261,11 +264,23 @@ impl<'a> Runner<'a> {
                 return false;
             }
         };
-        if !device.can_fence(self.target) {
+        // Without levels the caller has run the full host check already; a
+        // device named by a level gets it here (a level is no host mapping:
+        // an unmapped power device is refused for its target too).
+        let check = if level.is_some() {
+            let t = device.action_timeout(FenceAction::List, self.opts.timeout);
+            device.can_fence_dynamic(self.target, t).await
+        } else if device.can_fence(self.target) {
+            Ok(())
+        } else {
             let named = device.hosts().all_named().join(" ");
+            Err(format!("not in its host list ({named})"))
+        };
+        if let Err(why) = check {
             let why = format!(
-                "cannot fence {}: not in its host list ({named})",
-                self.target
+                "device {id}: cannot fence {}: {}",
+                self.target,
+                cfg.redact(&why)
             );
             self.refuse(level, id, action, why);
             return false;

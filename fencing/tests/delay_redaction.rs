@@ -105,7 +105,9 @@ async fn delay_is_applied_once_per_device_and_reported() {
         &dir.path().join("fence_ok"),
         "#!/bin/sh\nin=$(cat)\ncase \"$in\" in action=status*) exit 2;; esac\nexit 0\n",
     );
-    let cfg = DeviceConfig::new("ok", "fence_ok").with("pcmk_delay_base", "300ms");
+    let cfg = DeviceConfig::new("ok", "fence_ok")
+        .with("pcmk_delay_base", "300ms")
+        .with("pcmk_host_list", "n1");
     let opts = FenceOptions {
         timeout: Duration::from_secs(5),
         search_path: vec![dir.path().to_path_buf()],
@@ -128,6 +130,7 @@ async fn delay_is_applied_once_per_device_and_reported() {
 #[tokio::test]
 async fn secrets_never_show() {
     let cfg = DeviceConfig::new("leaky", "fence_leak")
+        .with("pcmk_host_list", "n1")
         .with("ip", "10.0.0.1")
         .with("password", "pw-Alpha-1")
         .with("passwd", "pw-Bravo-2")

@@ -11,7 +11,9 @@ use ha_fencing::{fence, DeviceConfig, FenceAction, FenceOptions, Level};
 fn ipmi(bmc: &Bmc, id: &str, password: &str) -> DeviceConfig {
     let mut cfg = DeviceConfig::new(id, "external/ipmi");
     cfg.params = bmc.params();
+    // The BMC is node1's (tests below override the list).
     cfg.with("password", password)
+        .with("pcmk_host_list", "node1")
 }
 
 fn opts() -> FenceOptions {

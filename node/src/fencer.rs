@@ -38,6 +38,16 @@ pub fn devices(config: &Config) -> Vec<DeviceConfig> {
     out
 }
 
+/// Does every fence device of `config` say which node(s) it fences?
+/// (`ha_fencing::validate_devices`: a power device needs `pcmk_host_list`,
+/// `pcmk_host_map`, its agent's own host parameter, or
+/// `pcmk_host_check=dynamic-list` on an agent that can list.) A
+/// configuration that fails is refused when it is loaded; the error names
+/// the first such device and what to add.
+pub fn check_devices(config: &Config) -> Result<(), ha_fencing::MappingError> {
+    ha_fencing::validate_devices(&devices(config))
+}
+
 /// The topology levels naming a node (levels by attribute are not used yet).
 pub fn levels(config: &Config) -> Vec<Level> {
     config
@@ -91,7 +101,16 @@ pub async fn fence(
         delay_override: manual.then_some(Duration::ZERO),
         ..Default::default()
     };
-    let report = ha_fencing::fence(target, action, &devices(config), &levels(config), &opts).await;
+    let devices = devices(config);
+    // A configuration accepted before the host-mapping rule may still hold
+    // an unmapped power device: the fencing library never uses it for any
+    // target (the report says why); say which devices break the rule.
+    for d in &devices {
+        if let Err(e) = ha_fencing::validate_device(d) {
+            tracing::error!(device = %d.id, target, "configuration in force (loaded before the host-mapping rule): {e}");
+        }
+    }
+    let report = ha_fencing::fence(target, action, &devices, &levels(config), &opts).await;
     (action, report)
 }
 
@@ -277,5 +296,108 @@ mod tests {
         );
         assert_eq!(timeout(&c), Duration::from_secs(30));
         assert_eq!(action(&c), FenceAction::Off);
+    }
+
+    /// Two IPMI devices without a host mapping: refused at load naming the
+    /// first, and an older configuration holding them (already in the Raft
+    /// log) fences nobody with them: the fence fails, recorded as failed.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unmapped_power_devices_are_refused_and_never_used() {
+        use ha_fencing::lab::Bmc;
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        let mut bmcs = Vec::new();
+        for i in 1..=2 {
+            let d = dir.path().join(format!("bmc{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let node = std::process::Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .unwrap();
+            bmcs.push(Bmc::start(&d, Some(node.id())).unwrap());
+            nodes.push(node);
+        }
+        let crm = |extra: [&str; 2]| {
+            let mut s = String::from("node node1\nnode node2\n");
+            for (i, b) in bmcs.iter().enumerate() {
+                s += &format!(
+                    "primitive fence-node{} stonith:fence_ipmilan params ip=127.0.0.1 ipport={} \
+                     username=admin password=secret lanplus=1 cipher=3 power_wait=0 {}\n",
+                    i + 1,
+                    b.port(),
+                    extra[i]
+                );
+            }
+            s + "property stonith-enabled=true stonith-action=off stonith-timeout=10s\n"
+        };
+        let unmapped = ha_scheduler::crm::read_crm(&crm(["", ""])).unwrap();
+        let e = check_devices(&unmapped).unwrap_err();
+        assert_eq!(e.device(), "fence-node1");
+        let text = e.to_string();
+        assert!(
+            text.contains("fence-node1") && text.contains("pcmk_host_list=NODE"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+
+        let (action, report) = fence(&unmapped, "node2", None, true).await;
+        let summary = report.summary();
+        assert!(!report.succeeded, "{summary}");
+        assert!(report.attempts.is_empty(), "a device was run: {summary}");
+        assert!(
+            summary.contains("no device can fence node2")
+                && summary.contains("fence-node1")
+                && summary.contains("pcmk_host_list"),
+            "{summary}"
+        );
+        let ev = event("n3", action, &report);
+        assert!(!ev.succeeded && ev.device.is_none(), "{ev:?}");
+        assert!(
+            ev.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("fence-node1")),
+            "{ev:?}"
+        );
+        assert!(bmcs
+            .iter()
+            .all(|b| b.power_is_on() && b.killed().is_empty()));
+
+        // Mapped: accepted, and node2 is fenced by its own BMC only.
+        let mapped =
+            ha_scheduler::crm::read_crm(&crm(["pcmk_host_list=node1", "pcmk_host_map=node2:2"]))
+                .unwrap();
+        check_devices(&mapped).unwrap();
+        let (_, report) = fence(&mapped, "node2", None, true).await;
+        assert!(report.succeeded, "{}", report.summary());
+        assert_eq!(report.device.as_deref(), Some("fence-node2"));
+        assert!(bmcs[0].power_is_on() && !bmcs[1].power_is_on());
+        for mut n in nodes {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+    }
+
+    /// Every example configuration with a fence device passes the rule.
+    #[test]
+    fn the_examples_fence_devices_say_which_node_they_fence() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+        let mut with_devices = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let config = match p.extension().and_then(|x| x.to_str()) {
+                Some("crm") => ha_scheduler::crm::read_crm(&text).unwrap(),
+                Some("xml") => ha_scheduler::cib::read_cib(&text).unwrap().config,
+                _ => continue,
+            };
+            if !devices(&config).is_empty() {
+                with_devices += 1;
+            }
+            check_devices(&config).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+        assert!(
+            with_devices >= 5,
+            "{with_devices} examples with fence devices"
+        );
     }
 }

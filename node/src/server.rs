@@ -878,6 +878,8 @@ impl pb::admin_server::Admin for AdminService {
         }
         ha_scheduler::validate::validate_clone_limits(&config, Some(&current))
             .map_err(|e| Status::failed_precondition(format!("configuration rejected: {e}")))?;
+        crate::fencer::check_devices(&config)
+            .map_err(|e| Status::invalid_argument(format!("configuration rejected: {e}")))?;
         let cmd = Command::ApplyConfig {
             base_epoch: req.base_epoch,
             config,
