@@ -67,7 +67,7 @@ pub fn init(name: &str, addr: &str, data_dir: &Path, id: u64, start: bool) -> an
             data_dir.display()
         );
     }
-    std::fs::create_dir_all(data_dir)
+    ha_raft_store::private::create_dir(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let ca = setup::create_ca(data_dir, name)?;
     let peer = Peer {
@@ -652,8 +652,7 @@ pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
     let mut children = Vec::new();
     for (cfg, path) in &files.nodes {
         let log_path = dir.join(&cfg.name).join("ha-node.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let log = private_log(&log_path)?;
         let child = std::process::Command::new(&bin)
             .arg("--config")
             .arg(path)
@@ -711,11 +710,22 @@ pub fn demo(dir: &Path, nodes: usize) -> anyhow::Result<()> {
     result
 }
 
+/// A daemon's log file, created 0600 (it may hold what an agent printed).
+fn private_log(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
 fn start_background(data_dir: &Path, node_cfg: &Path, name: &str) -> anyhow::Result<()> {
     let bin = ha_node_binary()?;
     let log_path = data_dir.join("ha-node.log");
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let log = private_log(&log_path)?;
     let child = std::process::Command::new(bin)
         .arg("--config")
         .arg(node_cfg)
