@@ -56,16 +56,18 @@ fn loading_unmapped_ipmi_devices_fails_naming_the_device_and_changes_nothing() {
         }
         let out = c.hactl(&args);
         let err = stderr(&out);
-        if !dry {
-            assert!(!out.status.success(), "an unmapped device was accepted");
-            assert!(
-                err.contains("fence device fence-node1")
-                    && err.contains("does not say which node it fences")
-                    && err.contains("pcmk_host_list=NODE"),
-                "{err}"
-            );
-            assert!(!err.contains("secret"), "the password leaks: {err}");
-        }
+        // The dry run is refused like the load (hactl checks first).
+        assert!(
+            !out.status.success(),
+            "an unmapped device was accepted (dry run: {dry})"
+        );
+        assert!(
+            err.contains("fence device fence-node1")
+                && err.contains("does not say which node it fences")
+                && err.contains("pcmk_host_list=NODE"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "the password leaks: {err}");
         let (after, config) = rt.block_on(client.get_config()).unwrap();
         assert_eq!(
             after, before,
@@ -73,6 +75,18 @@ fn loading_unmapped_ipmi_devices_fails_naming_the_device_and_changes_nothing() {
         );
         assert!(config.resources.is_empty(), "{config:?}");
     }
+    // The node refuses it too (a client that skips hactl's check).
+    let unmapped = ha_scheduler::crm::read_crm(&config(&bmcs, false)).unwrap();
+    let err = rt
+        .block_on(client.apply_config(before, &unmapped))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fence device fence-node1") && err.contains("pcmk_host_list=NODE"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "the password leaks: {err}");
+    assert_eq!(rt.block_on(client.get_config()).unwrap().0, before);
     for b in &bmcs {
         assert!(b.power_is_on() && b.killed().is_empty());
     }

@@ -328,6 +328,9 @@ pub fn config_load(config: Option<&Path>, file: &Path, dry_run: bool) -> anyhow:
     let new = read_config_file(file)?;
     ha_scheduler::validate::validate(&new)
         .map_err(|e| anyhow::anyhow!("{}: configuration rejected: {e}", file.display()))?;
+    // The same check the node makes: a dry run is refused as the load would be.
+    ha_node::fencer::check_devices(&new)
+        .map_err(|e| anyhow::anyhow!("{}: configuration rejected: {e}", file.display()))?;
     let rt = runtime()?;
     rt.block_on(async {
         let client = Client::new(&cfg)?;
