@@ -288,11 +288,9 @@ pub async fn run(
                 .max_encoding_message_size(limits::REPLY),
         )
         .add_service(
-            pb::membership_server::MembershipServer::new(MembershipService {
-                node: node.clone(),
-            })
-            .max_decoding_message_size(limits::MEMBERSHIP)
-            .max_encoding_message_size(limits::REPLY),
+            pb::membership_server::MembershipServer::new(MembershipService { node: node.clone() })
+                .max_decoding_message_size(limits::MEMBERSHIP)
+                .max_encoding_message_size(limits::REPLY),
         )
         .add_service(
             pb::executor_server::ExecutorServer::new(ExecutorService {
@@ -596,7 +594,8 @@ impl Node {
             .channels
             .get(addr)
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(pb::admin_client::AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY))
+        Ok(pb::admin_client::AdminClient::new(ch)
+            .max_decoding_message_size(crate::gate::limits::REPLY))
     }
 
     /// Proposes a command; on a follower, `forward` sends it to the leader.

@@ -35,13 +35,7 @@ fn config(bmcs: &[Bmc], mapped: bool) -> String {
 #[test]
 fn loading_unmapped_ipmi_devices_fails_naming_the_device_and_changes_nothing() {
     let c = Cluster::start(3);
-    let bmcs: Vec<Bmc> = (0..2)
-        .map(|i| {
-            let dir = c.dir.join(format!("bmc{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            Bmc::start(&dir, Some(c.pid(i))).unwrap()
-        })
-        .collect();
+    let bmcs: Vec<Bmc> = c.bmcs(2);
     let rt = rt();
     let client = c.client();
     rt.block_on(wait_dc(&client, None, Duration::from_secs(30)));

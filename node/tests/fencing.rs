@@ -50,13 +50,7 @@ fn config(bmcs: &[Bmc], victim: &str, victim_password: &str) -> String {
 
 fn lab(victim_password: &str) -> Lab {
     let c = Cluster::start(3);
-    let bmcs: Vec<Bmc> = (0..3)
-        .map(|i| {
-            let dir = c.dir.join(format!("bmc{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            Bmc::start(&dir, Some(c.pid(i))).unwrap()
-        })
-        .collect();
+    let bmcs: Vec<Bmc> = c.bmcs(3);
     let rt = rt();
     let v = rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     let dc = v["dc"].as_str().unwrap().to_string();

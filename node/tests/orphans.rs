@@ -317,14 +317,9 @@ fn stop_orphan_resources_false_leaves_it_running() {
     sampler.finish();
 }
 
-/// An orphan is stopped with the parameters it was started with (the
-/// executor's `stop_params`): a Dummy whose `state` parameter points
-/// elsewhere than the default has that file removed by the orphan's stop.
-/// Stopped with no parameters, the agent would look at its default state
-/// file, answer "stopped", and leave the resource running by its own state.
-#[test]
-fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
-    let (c, sampler) = start_cluster();
+/// Loads d1 and d9, a Dummy whose state file is not the default one (under
+/// the cluster directory); returns that file.
+fn load_d9(c: &Cluster) -> PathBuf {
     let custom = c.dir.join("custom-state");
     std::fs::create_dir_all(&custom).unwrap();
     let state = custom.join("d9.state");
@@ -333,7 +328,19 @@ fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
             "primitive d9 ocf:heartbeat:Dummy params state={} op monitor interval=2s timeout=20s\n",
             state.display()
         );
-    load(&c, "with-d9.crm", &with);
+    load(c, "with-d9.crm", &with);
+    state
+}
+
+/// An orphan is stopped with the parameters it was started with (the
+/// executor's `stop_params`): a Dummy whose `state` parameter points
+/// elsewhere than the default has that file removed by the orphan's stop.
+/// Stopped with no parameters, the agent would look at its default state
+/// file, answer "stopped", and leave the resource running by its own state.
+#[test]
+fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
+    let (c, sampler) = start_cluster();
+    let state = load_d9(&c);
     wait_status(&c, Duration::from_secs(60), "d9 running", |v| {
         settled(v) && on(v, "d9").len() == 1
     });
@@ -367,15 +374,7 @@ fn an_orphan_is_stopped_with_the_parameters_it_was_started_with() {
 #[test]
 fn an_orphan_left_while_its_node_was_away_is_stopped_when_it_rejoins() {
     let (mut c, sampler) = start_cluster();
-    let custom = c.dir.join("custom-state");
-    std::fs::create_dir_all(&custom).unwrap();
-    let state = custom.join("d9.state");
-    let with = crm(&["d1"], "")
-        + &format!(
-            "primitive d9 ocf:heartbeat:Dummy params state={} op monitor interval=2s timeout=20s\n",
-            state.display()
-        );
-    load(&c, "with-d9.crm", &with);
+    let state = load_d9(&c);
     let v = wait_status(&c, Duration::from_secs(60), "d9 running", |v| {
         settled(v) && on(v, "d9").len() == 1
     });

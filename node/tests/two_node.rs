@@ -88,16 +88,6 @@ fn unblock(cfg: &PathBuf, peer_is_off: bool) -> std::process::Output {
     cmd.output().unwrap()
 }
 
-fn bmcs(c: &Cluster) -> Vec<Bmc> {
-    (0..2)
-        .map(|i| {
-            let dir = c.dir.join(format!("bmc{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            Bmc::start(&dir, Some(c.pid(i))).unwrap()
-        })
-        .collect()
-}
-
 fn print_logs(c: &Cluster) {
     for n in &c.names {
         let log = std::fs::read_to_string(c.dir.join(n).join("ha-node.log")).unwrap_or_default();
@@ -118,7 +108,7 @@ fn print_logs(c: &Cluster) {
 #[test]
 fn a_fenced_node_booting_without_its_survivor_refuses_to_take_over_and_rejoins() {
     let mut c = Cluster::start(2);
-    let bmcs = bmcs(&c);
+    let bmcs = c.bmcs(2);
     let rt = rt();
     rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     let crm = c.dir.join("two.crm");
@@ -222,13 +212,7 @@ fn a_fenced_node_booting_without_its_survivor_refuses_to_take_over_and_rejoins()
 #[test]
 fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins() {
     let mut c = Cluster::start(2);
-    let bmcs: Vec<Bmc> = (0..2)
-        .map(|i| {
-            let dir = c.dir.join(format!("bmc{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            Bmc::start(&dir, Some(c.pid(i))).unwrap()
-        })
-        .collect();
+    let bmcs: Vec<Bmc> = c.bmcs(2);
     let rt = rt();
     let v = rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     assert!(
@@ -348,13 +332,7 @@ fn the_survivor_fences_rewrites_membership_recovers_and_the_fenced_node_rejoins(
 #[test]
 fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
     let mut c = Cluster::start(2);
-    let bmcs: Vec<Bmc> = (0..2)
-        .map(|i| {
-            let dir = c.dir.join(format!("bmc{}", i + 1));
-            std::fs::create_dir_all(&dir).unwrap();
-            Bmc::start(&dir, Some(c.pid(i))).unwrap()
-        })
-        .collect();
+    let bmcs: Vec<Bmc> = c.bmcs(2);
     let rt = rt();
     rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     let crm = c.dir.join("two.crm");
@@ -410,7 +388,7 @@ fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
 #[test]
 fn the_takeover_works_after_the_binary_on_disk_was_removed() {
     let mut c = Cluster::start(2);
-    let bmcs = bmcs(&c);
+    let bmcs = c.bmcs(2);
     let rt = rt();
     rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     // node1 again, from a copy of the binary.
@@ -470,7 +448,7 @@ fn the_takeover_works_after_the_binary_on_disk_was_removed() {
 #[test]
 fn a_node_waking_from_a_freeze_yields_instead_of_fencing_its_healthy_peer() {
     let c = Cluster::start(2);
-    let bmcs = bmcs(&c);
+    let bmcs = c.bmcs(2);
     let rt = rt();
     rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
     let crm = c.dir.join("two.crm");

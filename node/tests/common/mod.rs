@@ -87,6 +87,18 @@ impl Cluster {
         pid
     }
 
+    /// One `ipmi_sim` BMC for each of the first `n` nodes, whose power-off
+    /// SIGKILLs that node's `ha-node`.
+    pub fn bmcs(&self, n: usize) -> Vec<ha_fencing::lab::Bmc> {
+        (0..n)
+            .map(|i| {
+                let dir = self.dir.join(format!("bmc{}", i + 1));
+                std::fs::create_dir_all(&dir).unwrap();
+                ha_fencing::lab::Bmc::start(&dir, Some(self.pid(i))).unwrap()
+            })
+            .collect()
+    }
+
     pub fn pid(&self, i: usize) -> u32 {
         self.children[i].as_ref().unwrap().id()
     }
