@@ -213,6 +213,30 @@ fn paused_dc(stonith: bool) {
     );
     assert!(samples > 20, "too few status samples: {samples}");
     let violations = violations.lock().unwrap();
+    if !violations.is_empty() {
+        // What each node said about quorum, losses and rejoins: a follower
+        // whose lease ran out before the new leader was elected (a slow
+        // election on a loaded machine) stops and rejoins too.
+        for n in &c.names {
+            let said: Vec<String> = log_of(&c, n)
+                .lines()
+                .filter(|l| {
+                    [
+                        "no quorum",
+                        "declared",
+                        "rejoin",
+                        "deposed",
+                        "lost",
+                        "Joined",
+                    ]
+                    .iter()
+                    .any(|k| l.contains(k))
+                })
+                .map(str::to_string)
+                .collect();
+            eprintln!("--- {n}\n{}", said.join("\n"));
+        }
+    }
     assert!(
         violations.is_empty(),
         "{} violations, first: {:?}",
