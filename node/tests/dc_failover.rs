@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// These tests pause or kill the DC and time what follows against
+/// node-timeout (1.6 s): run one at a time, so that three clusters on a
+/// 2-core machine do not starve each other's elections (CI saw followers'
+/// leases run out before a new leader was elected when they ran together).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn load(c: &Cluster, text: &str) {
     let p = c.dir.join("cfg.crm");
     std::fs::write(&p, text).unwrap();
@@ -100,6 +110,7 @@ fn signal(pid: u32, sig: i32) {
 /// marked down (or unclean, or fenced) and keep their history.
 #[test]
 fn a_paused_dc_resumed_after_it_was_deposed_writes_nothing() {
+    let _serial = one_at_a_time();
     paused_dc(false);
 }
 
@@ -107,6 +118,7 @@ fn a_paused_dc_resumed_after_it_was_deposed_writes_nothing() {
 /// wrongly marked unclean would stay unclean, or be fenced with one).
 #[test]
 fn a_paused_dc_resumed_after_it_was_deposed_marks_nobody_unclean() {
+    let _serial = one_at_a_time();
     paused_dc(true);
 }
 
@@ -259,6 +271,7 @@ fn pcmk_dummy_state(dir: &Path, node: &str, rsc: &str) -> PathBuf {
 /// status agrees with the agents; the agent's start ran exactly once.
 #[test]
 fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
+    let _serial = one_at_a_time();
     let mut c = Cluster::start(3);
     let rt = rt();
     let client = c.client();
