@@ -488,21 +488,7 @@ impl Executor {
     /// still runs (an orphan if it left the configuration meanwhile).
     pub async fn probe_started(self: &Arc<Self>) {
         for (key, s) in self.stop_params.all() {
-            let req = ExecRequest {
-                key: key.clone(),
-                class: s.class,
-                provider: s.provider,
-                agent: s.agent,
-                action: "monitor".into(),
-                interval_ms: 0,
-                timeout_ms: 20_000,
-                params: s.params,
-                meta: BTreeMap::new(),
-                expected_rc: 7,
-                migrate_source: None,
-                migrate_target: None,
-                dc_term: 0,
-            };
+            let req = s.request(&key, "monitor", 7);
             match self.execute(req).await {
                 Ok(r) => {
                     tracing::info!(resource = %key, rc = r.op.rc, "probed what this node had started")

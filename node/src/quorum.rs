@@ -224,21 +224,7 @@ pub async fn stop_local_resources(node: &Node, executor: &Arc<Executor>, why: &s
             started
                 .iter()
                 .find(|(k, _)| *k == rsc)
-                .map(|(k, s)| crate::executor::ExecRequest {
-                    key: k.clone(),
-                    class: s.class.clone(),
-                    provider: s.provider.clone(),
-                    agent: s.agent.clone(),
-                    action: "stop".into(),
-                    interval_ms: 0,
-                    timeout_ms: 20_000,
-                    params: s.params.clone(),
-                    meta: Default::default(),
-                    expected_rc: 0,
-                    migrate_source: None,
-                    migrate_target: None,
-                    dc_term: 0,
-                })
+                .map(|(k, s)| s.request(k, "stop", 0))
                 .ok_or(e)
         });
         match req {

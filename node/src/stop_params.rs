@@ -25,6 +25,34 @@ pub struct Started {
     pub params: Attrs,
 }
 
+impl Started {
+    /// A one-shot `action` on `key` as it was started (a stop of an orphan,
+    /// a probe after a rejoin); not a DC's request (term 0), the default
+    /// operation timeout.
+    pub fn request(
+        &self,
+        key: &str,
+        action: &str,
+        expected_rc: i32,
+    ) -> crate::executor::ExecRequest {
+        crate::executor::ExecRequest {
+            key: key.to_string(),
+            class: self.class.clone(),
+            provider: self.provider.clone(),
+            agent: self.agent.clone(),
+            action: action.to_string(),
+            interval_ms: 0,
+            timeout_ms: 20_000,
+            params: self.params.clone(),
+            meta: Default::default(),
+            expected_rc,
+            migrate_source: None,
+            migrate_target: None,
+            dc_term: 0,
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct StopParams {
     dir: PathBuf,
@@ -38,11 +66,41 @@ fn file_name(key: &str) -> String {
 }
 
 impl StopParams {
-    /// The store in `dir` (created on first write).
+    /// The store in `dir` (created on first write), with what an earlier
+    /// run of the daemon left there read once; from then on memory is the
+    /// truth and the files follow it.
     pub fn new(dir: impl Into<PathBuf>) -> StopParams {
+        let dir = dir.into();
+        let mut cache = HashMap::new();
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.extension().is_none_or(|x| x != "json") {
+                    continue;
+                }
+                match std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        serde_json::from_slice::<(String, Started)>(&b).map_err(|e| e.to_string())
+                    }) {
+                    // Only a file under its own key's name counts.
+                    Ok((key, started))
+                        if path.file_name().is_some_and(|f| *f == *file_name(&key)) =>
+                    {
+                        cache.insert(key, started);
+                    }
+                    Ok(_) => {
+                        tracing::warn!(path = %path.display(), "stop parameters under a foreign name, ignored")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "unreadable stop parameters, ignored: {e}")
+                    }
+                }
+            }
+        }
         StopParams {
-            dir: dir.into(),
-            cache: Mutex::default(),
+            dir,
+            cache: Mutex::new(cache),
         }
     }
 
@@ -52,29 +110,11 @@ impl StopParams {
 
     /// What `key` was started with, if known.
     pub fn get(&self, key: &str) -> Option<Started> {
-        if let Some(p) = self
-            .cache
+        self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
-        {
-            return Some(p.clone());
-        }
-        let path = self.path(key);
-        let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice::<(String, Started)>(&bytes) {
-            Ok((_, p)) => {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key.to_string(), p.clone());
-                Some(p)
-            }
-            Err(e) => {
-                tracing::warn!(resource = %key, path = %path.display(), "unreadable stop parameters, ignored: {e}");
-                None
-            }
-        }
+            .cloned()
     }
 
     /// Remembers what `key` runs with now.
@@ -100,12 +140,17 @@ impl StopParams {
         ha_raft_store::private::write_file(&self.path(key), &bytes)
     }
 
-    /// Forgets `key` (it was stopped).
+    /// Forgets `key` (it was stopped); the disk is touched only if it was known.
     pub fn clear(&self, key: &str) {
-        self.cache
+        let known = self
+            .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+            .remove(key)
+            .is_some();
+        if !known {
+            return;
+        }
         let path = self.path(key);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -114,20 +159,15 @@ impl StopParams {
         }
     }
 
-    /// Every resource this node started and has not stopped since (by the
-    /// files: what an earlier run of the daemon left too).
+    /// Every resource this node started and has not stopped since (an
+    /// earlier run of the daemon included), by key.
     pub fn all(&self) -> Vec<(String, Started)> {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, Started)> = rd
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-            .filter_map(|e| {
-                let bytes = std::fs::read(e.path()).ok()?;
-                serde_json::from_slice::<(String, Started)>(&bytes).ok()
-            })
-            .filter(|(key, _)| self.path(key).exists())
+        let mut out: Vec<(String, Started)> = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
