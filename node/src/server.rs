@@ -815,9 +815,13 @@ impl pb::admin_server::Admin for AdminService {
         let json = tokio::task::spawn_blocking(move || {
             let mut v = node.status_json();
             // An agent's text may echo a secret: no secret value leaves.
-            let config = node.sm.read(|s| s.config.clone());
+            // The values are read under the state lock: no copy of the
+            // whole configuration per status request.
             let private = crate::secrets::known_private();
-            crate::secrets::redact_json(&mut v, &crate::secrets::secret_values(&config, &private));
+            let values = node
+                .sm
+                .read(|s| crate::secrets::secret_values(&s.config, &private));
+            crate::secrets::redact_json(&mut v, &values);
             v.to_string()
         })
         .await
