@@ -9,7 +9,8 @@
 #            node/fuzz: rpc_request (Admin/Executor payload decoders, then
 #            authz + apply / validation), raft_rpc (Raft messages, then the
 #            sender's split), node_files (ha-node.toml, hactl.toml, tokens,
-#            snapshot/guard files, log entries, agent meta-data, certificates)
+#            snapshot/guard files, log entries, agent meta-data, certificates);
+#            drbd-driver/fuzz: drbd_events2 (events2 stream -> State::apply)
 #   all      every target in turn; prints one summary line per target
 #
 # Only stable Rust is available, so cargo-fuzz's nightly flags are enabled with
@@ -30,7 +31,7 @@ if [ $# -gt 0 ] && [ "$1" != -- ]; then secs=$1; shift; fi
 if [ $# -gt 0 ] && [ "$1" != -- ]; then target=$1; shift; fi
 if [ $# -gt 0 ] && [ "$1" = -- ]; then shift; fi
 case $secs in '' | *[!0-9]*) echo "error: SECONDS must be a whole number, got '$secs'" >&2; exit 2 ;; esac
-all_targets() { find "$root"/scheduler/fuzz/fuzz_targets "$root"/node/fuzz/fuzz_targets -name '*.rs' -printf '%f\n' | sed 's/\.rs$//' | sort; }
+all_targets() { find "$root"/scheduler/fuzz/fuzz_targets "$root"/node/fuzz/fuzz_targets "$root"/drbd-driver/fuzz/fuzz_targets -name '*.rs' -printf '%f\n' | sed 's/\.rs$//' | sort; }
 if [ "$target" = all ]; then
   summary=$(mktemp)
   for t in $(all_targets); do
@@ -44,6 +45,9 @@ if [ "$target" = all ]; then
 fi
 if [ -f "$root/node/fuzz/fuzz_targets/$target.rs" ]; then
   fuzz=$root/node/fuzz
+fi
+if [ -f "$root/drbd-driver/fuzz/fuzz_targets/$target.rs" ]; then
+  fuzz=$root/drbd-driver/fuzz
 fi
 if ! [ -f "$fuzz/fuzz_targets/$target.rs" ]; then
   echo "error: no fuzz target '$target' (have: $(all_targets | tr '\n' ' '))" >&2
@@ -64,6 +68,7 @@ if [ "$fuzz" = "$root/scheduler/fuzz" ]; then
 else
   seeds=("$fuzz"/seeds/"$target"/*)
   dict=$fuzz/json.dict
+  if [ -f "$fuzz/$target.dict" ]; then dict=$fuzz/$target.dict; fi
 fi
 for f in "${seeds[@]}"; do
   [ -f "$f" ] || continue
