@@ -188,6 +188,8 @@ pub const MAX_EXTRA_KEYS: usize = 128;
 pub const MAX_HELPER_RUNS: usize = 32;
 /// Most resources / volumes / connections tracked.
 pub const MAX_OBJECTS: usize = 4096;
+/// Longest resource, connection or helper name accepted from a line.
+pub const MAX_NAME_LEN: usize = 128;
 
 fn keep_extra(extra: &mut BTreeMap<String, String>, ev: &Event, known: &[&str]) {
     for (k, v) in &ev.fields {
@@ -379,6 +381,8 @@ pub enum ApplyError {
     TooMany(&'static str),
     #[error("rename without new_name:")]
     MissingNewName,
+    #[error("{key}: longer than {MAX_NAME_LEN} bytes")]
+    NameTooLong { key: &'static str },
 }
 
 /// Everything learnt from one `events2` stream.
@@ -471,6 +475,11 @@ impl State {
             .get("name")
             .ok_or(ApplyError::MissingName { object })?
             .to_string();
+        for key in ["name", "new_name", "conn-name", "helper"] {
+            if ev.get(key).is_some_and(|v| v.len() > MAX_NAME_LEN) {
+                return Err(ApplyError::NameTooLong { key });
+            }
+        }
         let mut out = Vec::new();
         let gone = ev.verb == Verb::Destroy;
         if ev.verb == Verb::Rename {
@@ -1026,6 +1035,11 @@ mod tests {
             "change connection name:r0 connection:Connected",
             "change peer-device name:r0 conn-name:p volume:-1",
             "rename resource name:r0",
+            &format!(
+                "change connection name:r0 conn-name:{}",
+                "p".repeat(MAX_NAME_LEN + 1)
+            ),
+            &format!("exists resource name:{}", "n".repeat(MAX_NAME_LEN + 1)),
         ] {
             assert!(s.try_apply(&ev(bad)).is_err(), "{bad}");
             assert_eq!(s, before, "{bad}");
