@@ -266,21 +266,28 @@ pub fn exec_request(
 }
 
 /// The stop of an orphan (a resource no longer configured, still active
-/// by its history): the agent comes from `node`'s history of it, which
-/// keeps class, provider and type. Parameters are empty here: the node's
-/// executor stops it with the parameters it was started with
-/// (`stop_params`, as Pacemaker's controller does). `None` for anything but
-/// a stop, or without a history on that node.
+/// by its history), or the demote before it of a promoted one: the agent
+/// comes from `node`'s history of it, which keeps class, provider and
+/// type. Parameters are empty here: the node's executor runs it with the
+/// parameters it was started with (`stop_params`, as Pacemaker's
+/// controller does). `None` for anything but a stop or demote, or without
+/// a history on that node.
 pub fn orphan_stop_request(
     config: &Config,
     status: &Status,
     action: &Action,
 ) -> Option<ExecRequest> {
     let rsc = action.rsc.as_deref()?;
-    if action.kind != ActionKind::Stop {
+    if !matches!(action.kind, ActionKind::Stop | ActionKind::Demote) {
         return None;
     }
-    let h = status.nodes.get(&action.node)?.history.get(rsc)?;
+    // An orphan copy numbered by the scheduler (`RSC:N`, an anonymous
+    // clone's) is recorded under its history id.
+    let history = &status.nodes.get(&action.node)?.history;
+    let (key, h) = history.get_key_value(rsc).or_else(|| {
+        let (base, _) = rsc.rsplit_once(':')?;
+        history.get_key_value(base)
+    })?;
     let timeout_ms = config
         .op_defaults
         .get("timeout")
@@ -288,11 +295,11 @@ pub fn orphan_stop_request(
         .filter(|&ms| ms > 0)
         .unwrap_or(20_000);
     Some(ExecRequest {
-        key: rsc.to_string(),
+        key: key.clone(),
         class: h.class.clone(),
         provider: h.provider.clone(),
         agent: h.agent.clone(),
-        action: "stop".into(),
+        action: action.kind.name(),
         interval_ms: 0,
         timeout_ms,
         params: BTreeMap::new(),
@@ -904,7 +911,15 @@ mod orphan_tests {
             exec_request(&config, &t, &stop("web")).unwrap().agent,
             "IPaddr2"
         );
-        // only stops, only with a history there
+        // A promoted orphan is demoted before its stop, the same way.
+        let mut demote = stop("old");
+        demote.kind = ActionKind::Demote;
+        let req = orphan_stop_request(&config, &status, &demote).unwrap();
+        assert_eq!(
+            (req.agent.as_str(), req.action.as_str()),
+            ("Dummy", "demote")
+        );
+        // only stops and demotes, only with a history there
         let mut start = stop("old");
         start.kind = ActionKind::Start;
         assert!(orphan_stop_request(&config, &status, &start).is_none());

@@ -412,8 +412,15 @@ impl Executor {
         meta.insert("interval".into(), req.interval_ms.to_string());
         meta.insert("timeout".into(), req.timeout_ms.to_string());
         // A stop runs with the parameters the resource was started with
-        // (an orphan's request has none; a changed one has the new ones).
+        // (an orphan's request has none; a changed one has the new ones),
+        // and so does an orphan's demote before it (no parameters).
+        let orphan_demote = req.action == "demote" && req.params.is_empty();
         let params = match req.action.as_str() {
+            _ if orphan_demote => self
+                .stop_params
+                .get(&req.key)
+                .map(|s| s.params)
+                .unwrap_or_default(),
             "stop" => match self.stop_params.get(&req.key).map(|s| s.params) {
                 Some(p) => {
                     if p != req.params {

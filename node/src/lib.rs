@@ -5,6 +5,7 @@ pub mod authz;
 pub mod client;
 pub mod config;
 pub mod crm_attribute;
+pub mod crm_tools;
 pub mod dc;
 pub mod executor;
 pub mod fencer;

@@ -327,9 +327,11 @@ fn agent_env(cfg: &NodeConfig) -> Result<crate::agent::AgentEnv, DaemonError> {
         .and_then(|p| p.strip_suffix(" (deleted)"))
         .map(std::path::PathBuf::from)
         .unwrap_or(exe);
-    let link = sbin_dir.join("crm_attribute");
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&exe, &link).map_err(|e| io(&link.display().to_string(), e))?;
+    for tool in std::iter::once(&"crm_attribute").chain(crate::crm_tools::TOOLS) {
+        let link = sbin_dir.join(tool);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&exe, &link).map_err(|e| io(&link.display().to_string(), e))?;
+    }
     let mut extra_env: Vec<(String, String)> = cfg
         .agent_env
         .iter()
@@ -618,10 +620,20 @@ impl Node {
         let is_leader = m.current_leader == Some(self.id);
         let mut online: BTreeMap<String, bool> = BTreeMap::new();
         let mut names: BTreeMap<NodeId, String> = BTreeMap::new();
+        let state = self.sm.state();
         for (id, n) in membership.nodes() {
             let (name, _) = split_member(&n.addr);
             names.insert(*id, name.to_string());
-            let up = *id == self.id || (is_leader && self.liveness.alive(*id, self.alive_within));
+            // The leader knows who answers; a follower reports what the
+            // leader last wrote (the replicated membership).
+            let replicated_online =
+                || state.status.nodes.get(name).map(|s| s.membership) == Some(Membership::Online);
+            let up = *id == self.id
+                || if is_leader {
+                    self.liveness.alive(*id, self.alive_within)
+                } else {
+                    replicated_online()
+                };
             online.insert(name.to_string(), up);
         }
         let voters_up = voters
@@ -640,7 +652,6 @@ impl Node {
         } else {
             None
         };
-        let state = self.sm.state();
         let mut status = state.status.clone();
         status.have_quorum = quorum;
         status.dc = dc.clone();

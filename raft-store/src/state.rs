@@ -302,9 +302,14 @@ impl ClusterState {
                         node: node.to_string(),
                     });
                 }
+                // A restarted node: what it ran and its reboot-lifetime
+                // attributes (promotion scores, fail counts, `shutdown`)
+                // belong to its earlier run, as in Pacemaker.
                 let ns = self.node_mut(node);
                 ns.membership = Membership::Online;
                 ns.history.clear();
+                ns.transient_attributes.clear();
+                ns.shutdown = false;
             }
             NodeState::Down => self.mark_fenced(node),
             NodeState::Pending => self.node_mut(node).membership = Membership::Pending,
@@ -851,6 +856,41 @@ mod tests {
         assert_eq!(tattr(&s, "n1", "shutdown"), None);
         assert_eq!(s.status_version, 2);
         assert_eq!(s.config_epoch, 1);
+    }
+
+    #[test]
+    fn reboot_lifetime_attributes_vanish_when_the_node_restarts_or_is_fenced() {
+        for state in [NodeState::Joined, NodeState::Fenced, NodeState::Down] {
+            let mut s = base();
+            apply(
+                &mut s,
+                Command::SetNodeAttributes {
+                    node: "n1".into(),
+                    transient: attrs(&[("master-drbd", Some("10000")), ("shutdown", Some("9"))]),
+                    permanent: attrs(&[("site", Some("a"))]),
+                },
+            );
+            apply(
+                &mut s,
+                Command::SetNodeAttributes {
+                    node: "n2".into(),
+                    transient: attrs(&[("master-drbd", Some("1000"))]),
+                    permanent: AttrChanges::new(),
+                },
+            );
+            apply(
+                &mut s,
+                Command::SetNodeState {
+                    node: "n1".into(),
+                    state,
+                },
+            );
+            assert_eq!(tattr(&s, "n1", "master-drbd"), None, "{state:?}");
+            assert!(!s.status.nodes["n1"].shutdown, "{state:?}");
+            assert_eq!(tattr(&s, "n2", "master-drbd"), Some("1000"), "{state:?}");
+            let n1 = s.config.nodes.iter().find(|n| n.name == "n1").unwrap();
+            assert_eq!(n1.attributes.get("site").map(String::as_str), Some("a"));
+        }
     }
 
     #[test]

@@ -657,14 +657,13 @@ fn orphans_are_stopped_unless_stop_orphan_resources_is_false() {
         .resources
         .contains_key("a"));
 
-    // Active on both nodes: stopped on both.
+    // Active on both nodes: stopped on both, each copy an orphan of its own
+    // (`a:1` the second, recorded under `a`), so each has its own role.
     let xml = two_nodes(NO_STONITH, "", (UP, &a_on_node1), (UP, &a_on_node1));
     let c = read_cib(&xml).unwrap();
     let t = ha_scheduler::schedule(&c.config, &c.status, 0);
-    assert_eq!(
-        rsc_actions(&t, "a"),
-        ["stop@node1 (orphan)", "stop@node2 (orphan)"]
-    );
+    assert_eq!(rsc_actions(&t, "a"), ["stop@node1 (orphan)"]);
+    assert_eq!(rsc_actions(&t, "a:1"), ["stop@node2 (orphan)"]);
 }
 
 /// An orphan active on a lost node makes that node unclean (it may still

@@ -41,6 +41,9 @@ fn main() -> std::process::ExitCode {
     if called_as == "crm_attribute" {
         return ha_node::crm_attribute::main(args);
     }
+    if let Some(code) = ha_node::crm_tools::main(called_as, args.clone()) {
+        return code;
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -775,21 +775,35 @@ fn unpack_orphan(
     let anonymous = clone_leaf
         .and_then(|l| w.clone_of(l))
         .is_some_and(|c| !w.rscs[c].unique);
+    // The same history id active on several nodes (an anonymous clone
+    // removed from the configuration, or a primitive active on two nodes):
+    // each node's copy is an orphan of its own, with its own role, so a
+    // promoted copy is demoted and each is stopped where it runs.
     let existing = if anonymous {
         None
     } else {
-        orphans.get(hid).copied()
+        orphans
+            .get(hid)
+            .copied()
+            .filter(|&r| w.rscs[r].running_on.iter().all(|&n| n == ni))
     };
     let r = match existing {
         Some(r) => r,
         None => {
-            let id = if anonymous {
-                let clone_max = clone_leaf
+            let numbered = anonymous || orphans.contains_key(hid);
+            let id = if numbered {
+                let first = clone_leaf
                     .and_then(|l| w.clone_of(l))
                     .map(|c| w.rscs[c].clone_max)
                     .unwrap_or(0);
-                let taken = orphans.keys().filter(|k| k.split(':').next() == Some(base));
-                format!("{base}:{}", clone_max + taken.count())
+                let taken = orphans
+                    .keys()
+                    .filter(|k| k.split(':').next() == Some(base))
+                    .count();
+                (first + taken..)
+                    .map(|i| format!("{base}:{i}"))
+                    .find(|id| !orphans.contains_key(id) && w.rscs.iter().all(|r| &r.id != id))
+                    .unwrap_or_else(|| hid.to_string())
             } else {
                 hid.to_string()
             };
@@ -822,7 +836,7 @@ fn unpack_orphan(
                 interleave: false,
                 clone_min: 0,
                 requires_quorum: w.no_quorum_policy != NoQuorumPolicy::Ignore,
-                clone_name: anonymous.then(|| hid.to_string()),
+                clone_name: numbered.then(|| hid.to_string()),
                 orphan: true,
                 running_on: Vec::new(),
                 role: Role::Stopped,
