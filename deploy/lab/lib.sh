@@ -24,6 +24,9 @@
 #                              the guest, under timeout ${LAB_SSH_TIMEOUT:-120}s;
 #                              the exit code passes through (124: timed out,
 #                              255: ssh failed)
+#   lab_ssh_in NAME CMD...     lab_ssh with the caller's stdin passed through
+#                              (lab_ssh reads /dev/null), e.g.
+#                              lab_ssh_in node1 'cat > /etc/x.conf' < x.conf
 #   lab_copy NAME SRC DST      host SRC -> guest DST (scp -r)
 #   lab_fetch NAME SRC DST     guest SRC -> host DST
 #   lab_power NAME on|off|status|cycle
@@ -344,6 +347,14 @@ lab_ssh() {
     local opts
     mapfile -t opts < <(lab__ssh_opts "$g")
     timeout -k 5 "${LAB_SSH_TIMEOUT:-120}" ssh "${opts[@]}" root@127.0.0.1 -- "$@" < /dev/null
+}
+
+lab_ssh_in() {
+    local g=$1
+    shift
+    local opts
+    mapfile -t opts < <(lab__ssh_opts "$g")
+    timeout -k 5 "${LAB_SSH_TIMEOUT:-120}" ssh "${opts[@]}" root@127.0.0.1 -- "$@"
 }
 
 lab__scp() {

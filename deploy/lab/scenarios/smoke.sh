@@ -71,16 +71,16 @@ lab_ssh client 'ping -c 2 -W 3 192.168.50.11 > /dev/null && ping -c 2 -W 3 192.1
     || lab_die "client cannot ping node1/node2 on the lab segment"
 ipaddr2='OCF_ROOT=/usr/lib/ocf OCF_RESKEY_ip=192.168.50.10 OCF_RESKEY_cidr_netmask=24 OCF_RESKEY_nic=eth1 /usr/lib/ocf/resource.d/heartbeat/IPaddr2'
 mac() { lab_ssh "$1" 'cat /sys/class/net/eth1/address'; }
-lab_ssh node1 "$ipaddr2 start" > /dev/null || lab_die "IPaddr2 start on node1"
+lab_ssh node1 "$ipaddr2 start" > /dev/null 2>> "$LAB_RUN/ipaddr2.log" || lab_die "IPaddr2 start on node1"
 lab_ssh client 'ping -c 2 -W 3 192.168.50.10 > /dev/null' || lab_die "client cannot reach the VIP on node1"
 vip1=$(lab_ssh client 'ip neigh show 192.168.50.10' | awk '{print $5}')
-lab_ssh node1 "$ipaddr2 stop" > /dev/null || lab_die "IPaddr2 stop on node1"
-lab_ssh node2 "$ipaddr2 start" > /dev/null || lab_die "IPaddr2 start on node2"
+lab_ssh node1 "$ipaddr2 stop" > /dev/null 2>> "$LAB_RUN/ipaddr2.log" || lab_die "IPaddr2 stop on node1"
+lab_ssh node2 "$ipaddr2 start" > /dev/null 2>> "$LAB_RUN/ipaddr2.log" || lab_die "IPaddr2 start on node2"
 lab_ssh client 'ping -c 2 -W 3 192.168.50.10 > /dev/null' || lab_die "client cannot reach the VIP on node2"
 vip2=$(lab_ssh client 'ip neigh show 192.168.50.10' | awk '{print $5}')
 [ "$vip1" = "$(mac node1)" ] && [ "$vip2" = "$(mac node2)" ] \
     || lab_die "VIP did not move: client saw $vip1 then $vip2 (node1 $(mac node1), node2 $(mac node2))"
-lab_ssh node2 "$ipaddr2 stop" > /dev/null
+lab_ssh node2 "$ipaddr2 stop" > /dev/null 2>> "$LAB_RUN/ipaddr2.log"
 step "vip moved node1 -> node2 ($vip1 -> $vip2)"
 
 # --- BMC: node1 powers node2 off and on --------------------------------
@@ -98,6 +98,7 @@ pid2=$(lab_qemu_pid node2)
 t=$SECONDS
 lab_ssh node1 "$ipmi off" > /dev/null || lab_die "ipmitool power off from node1 failed"
 for _ in $(seq 50); do lab_running node2 || break; sleep 0.2; done
+off_s=$((SECONDS - t))
 lab_running node2 && lab_die "node2's QEMU (pid $pid2) still runs after power off"
 grep -q "killed $pid2" "$LAB_RUN/node2/bmc-calls.log" || lab_die "the BMC did not kill QEMU pid $pid2"
 [ "$(lab_power node2 status)" = off ] || lab_die "host-side BMC status is not off"
@@ -112,9 +113,10 @@ else
     lab_ssh node1 "$ipmi on" > /dev/null || lab_die "ipmitool power on from node1 failed"
 fi
 lab_running node2 || lab_die "node2's QEMU did not start on power on"
+on_t=$SECONDS
 lab_wait_ssh node2 > /dev/null || lab_die "node2 did not come back after power on"
 power_s=$((SECONDS - t))
-step "power cycle node2 through its BMC (fence_ipmilan: $has_fence)"
+step "power cycle node2 through its BMC (fence_ipmilan: $has_fence; off incl. ssh from node1 ${off_s} s, power on -> ssh $((SECONDS - on_t)) s)"
 
 # --- node2 rejoins the segment and DRBD -------------------------------------
 lab_ssh client 'ping -c 2 -W 3 192.168.50.12 > /dev/null' || lab_die "client cannot ping node2 after its reboot"
