@@ -10,7 +10,8 @@
 # Stable API (scenarios build on these names; keep them):
 #   lab_build                  host packages + cached guest image (builds once)
 #   lab_init [--keep]          create the run dir, pick free ports, install the
-#                              EXIT trap (lab_down unless --keep / LAB_KEEP=1)
+#                              EXIT trap (lab_down unless --keep / LAB_KEEP=1;
+#                              a scenario's own EXIT trap must call lab__on_exit)
 #   lab_add_bin FILE...        extra files for /opt/ha in the guests (before
 #                              the first lab_boot; ha-node and hactl from
 #                              target/release are added by default)
@@ -57,7 +58,9 @@
 #     -H 10.0.2.2 -p PORT -U admin -E chassis power status
 #
 # Environment: HA_LAB_CACHE (image cache, default REPO/.cache/lab),
-# HA_LAB_RUN (run dir, default /tmp/ha-lab-DATE-PID), LAB_KEEP=1,
+# HA_LAB_RUN (run dir, default /tmp/ha-lab-DATE-PID), HA_LAB_GUESTS (the
+# run's guest names, default "node1 node2 client"; nodeN get a BMC and a DRBD
+# disk, fixed at lab_init), HA_LAB_INITRD=full, LAB_KEEP=1,
 # LAB_SSH_TIMEOUT, LAB_MEM_NODE (512), LAB_MEM_CLIENT (384), LAB_DRBD_SIZE
 # (512M), HA_LAB_MIRROR (Debian mirror for the build).
 
@@ -222,6 +225,7 @@ lab__print_access() {
         lab_running "$g" || continue
         echo "  ssh $(lab__ssh_opts "$g" | tr '\n' ' ')root@127.0.0.1   # $g"
     done
+    echo "  or:   scripts/lab.sh ssh $LAB_RUN NAME [CMD]"
     echo "  stop: scripts/lab.sh down $LAB_RUN"
 }
 
