@@ -36,6 +36,11 @@ pub enum ProposeDenied {
          (fencing of {target})"
     )]
     Fencing { cert_node: String, target: String },
+    #[error(
+        "{cert_node} may keep a DRBD resource's promotion only on itself, not on {node} \
+         (its fence-peer handler fences its peer)"
+    )]
+    OthersPromotionFence { cert_node: String, node: String },
     #[error("DC commands are written by the DC on the leader, not proposed by {cert_node}")]
     DcCommand { cert_node: String },
     #[error(
@@ -90,6 +95,17 @@ pub fn node_may_propose(cert_node: &str, cmd: &Command) -> Result<(), ProposeDen
             cert_node: cert(),
             what: "resource cleanup",
         }),
+        // DRBD's fence-peer handler on a node keeps promotion on that node
+        // only; the unfence after a resync runs on the other node (the
+        // resync target), so any node may lift one.
+        Command::PromotionFence {
+            keep_on: Some(node),
+            ..
+        } if node != cert_node => Err(ProposeDenied::OthersPromotionFence {
+            cert_node: cert(),
+            node: node.clone(),
+        }),
+        Command::PromotionFence { .. } => Ok(()),
     }
 }
 
@@ -121,6 +137,21 @@ mod tests {
             transient: [("master-db".to_string(), Some("10".to_string()))].into(),
             permanent: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_node_fences_promotion_only_onto_itself_and_any_node_lifts_it() {
+        let fence = |keep: Option<&str>| Command::PromotionFence {
+            id: "drbd-fence-by-handler-r0-ms".into(),
+            rsc: "ms".into(),
+            keep_on: keep.map(str::to_string),
+        };
+        assert_eq!(node_may_propose("node1", &fence(Some("node1"))), Ok(()));
+        assert!(matches!(
+            node_may_propose("node1", &fence(Some("node2"))),
+            Err(ProposeDenied::OthersPromotionFence { .. })
+        ));
+        assert_eq!(node_may_propose("node2", &fence(None)), Ok(()));
     }
 
     fn state(node: &str, state: NodeState) -> Command {

@@ -103,9 +103,40 @@ pub struct NodeConfig {
     /// two-node cluster plain majority quorum). `ha-node --witness`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub witness: bool,
+    /// How the node watches its DRBD resources (`drbd_watch`).
+    #[serde(default)]
+    pub drbd: DrbdSettings,
     /// The file this was loaded from (agents' `crm_attribute` reads it).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// `[drbd]` of a node's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrbdSettings {
+    /// `drbdsetup`, run as `drbdsetup events2 --timestamps --statistics`.
+    #[serde(default = "default_drbdsetup")]
+    pub drbdsetup: PathBuf,
+    /// The watcher starts once this exists (the kernel module's
+    /// `/proc/drbd`); a node without DRBD runs nothing.
+    #[serde(default = "default_drbd_marker")]
+    pub module_marker: PathBuf,
+}
+
+impl Default for DrbdSettings {
+    fn default() -> Self {
+        DrbdSettings {
+            drbdsetup: default_drbdsetup(),
+            module_marker: default_drbd_marker(),
+        }
+    }
+}
+
+fn default_drbdsetup() -> PathBuf {
+    PathBuf::from("drbdsetup")
+}
+fn default_drbd_marker() -> PathBuf {
+    PathBuf::from("/proc/drbd")
 }
 
 fn default_node_timeout() -> u64 {
@@ -156,6 +187,7 @@ impl NodeConfig {
             lsb_dir: default_lsb_dir(),
             agent_env: Default::default(),
             witness: false,
+            drbd: DrbdSettings::default(),
             source: None,
         }
     }

@@ -7,6 +7,8 @@ pub mod config;
 pub mod crm_attribute;
 pub mod crm_tools;
 pub mod dc;
+pub mod drbd_handler;
+pub mod drbd_watch;
 pub mod executor;
 pub mod fencer;
 pub mod gate;

@@ -198,6 +198,15 @@ pub async fn run(
         node.dc_stats.clone(),
     ));
     tokio::spawn(crate::quorum::watch(node.clone(), executor.clone()));
+    if !cfg.witness {
+        tokio::spawn(crate::drbd_watch::run(
+            node.clone(),
+            crate::drbd_watch::WatchConfig {
+                drbdsetup: cfg.drbd.drbdsetup.clone(),
+                module_marker: cfg.drbd.module_marker.clone(),
+            },
+        ));
+    }
     tokio::spawn(crate::two_node::watch(
         node.clone(),
         executor.clone(),
@@ -774,7 +783,18 @@ impl Node {
             .take(20)
             .map(|e| json!({"target": e.target, "action": e.action, "device": e.device, "succeeded": e.succeeded, "time": e.time, "completed_ms": e.completed_ms, "origin": e.origin, "reason": e.reason}))
             .collect();
+        let drbd: Vec<serde_json::Value> = crate::drbd_watch::from_attributes(
+            state
+                .status
+                .nodes
+                .iter()
+                .map(|(n, s)| (n, &s.transient_attributes)),
+        )
+        .iter()
+        .map(|(node, s)| crate::drbd_watch::status_entry(node, s))
+        .collect();
         json!({
+            "drbd": drbd,
             "failed_actions": failed,
             "last_ops": last_ops,
             "fencing_history": fencing,

@@ -52,6 +52,18 @@ pub enum Command {
         resource: String,
         node: Option<String>,
     },
+    /// DRBD's resource-level fencing (ha-node's fence-peer handler, as
+    /// `crm-fence-peer.9.sh` does it): the location constraint `id` keeps
+    /// the promotable clone `rsc` from being promoted anywhere but on
+    /// `keep_on` (one rule: `role=Promoted`, `-INFINITY`, `#uname ne
+    /// keep_on`); with `keep_on: None` the constraint `id` is removed (the
+    /// unfence after a resync). `id` starts with [`PROMOTION_FENCE_PREFIX`].
+    /// Bumps the configuration epoch when it changes the configuration.
+    PromotionFence {
+        id: String,
+        rsc: String,
+        keep_on: Option<String>,
+    },
     /// A command written by the DC (membership, fencing, the results it
     /// records itself), carrying the Raft term in which the DC became leader:
     /// a fencing token. Applied only if `term` is the term of the log entry
@@ -109,6 +121,10 @@ pub enum NodeState {
     /// history kept.
     Offline,
 }
+
+/// The id prefix of the constraints [`Command::PromotionFence`] places
+/// (`drbd-fence-by-handler-RES-CLONE`, the id DRBD's own handler uses).
+pub const PROMOTION_FENCE_PREFIX: &str = "drbd-fence-by-handler-";
 
 /// The two counters readers wait on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,7 +28,10 @@ pub mod state_machine;
 pub mod store;
 pub mod types;
 
-pub use command::{ApplyError, AttrChanges, Command, NodeState, OpUpdate, Response, Versions};
+pub use command::{
+    ApplyError, AttrChanges, Command, NodeState, OpUpdate, Response, Versions,
+    PROMOTION_FENCE_PREFIX,
+};
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use state::ClusterState;

@@ -104,6 +104,9 @@ impl ClusterState {
                 self.status_version += 1;
                 Ok(())
             }
+            Command::PromotionFence { id, rsc, keep_on } => {
+                self.promotion_fence(id, rsc, keep_on, validate)
+            }
             Command::Dc { command, .. } => return self.apply_validated_by(*command, validate),
             Command::Cleanup { resource, node } => {
                 self.clear_failures(&resource, node.as_deref());
@@ -144,6 +147,66 @@ impl ClusterState {
                 base_epoch,
                 current_epoch: self.config_epoch,
             });
+        }
+        validate(&config)?;
+        self.config = config;
+        self.config_epoch += 1;
+        Ok(())
+    }
+
+    fn promotion_fence(
+        &mut self,
+        id: String,
+        rsc: String,
+        keep_on: Option<String>,
+        validate: Validator,
+    ) -> Result<(), ApplyError> {
+        use ha_scheduler::model::{
+            AttrExpression, BoolOp, CmpOp, Expression, Location, LocationTarget, Role, Rule,
+            RuleScore,
+        };
+        if !id.starts_with(crate::command::PROMOTION_FENCE_PREFIX) {
+            return Err(ApplyError::InvalidConfig {
+                message: format!(
+                    "promotion fence '{id}': the id must start with {}",
+                    crate::command::PROMOTION_FENCE_PREFIX
+                ),
+                error: None,
+            });
+        }
+        let mut config = self.config.clone();
+        config.constraints.locations.retain(|l| l.id != id);
+        if let Some(node) = keep_on {
+            if !config.nodes.iter().any(|n| n.name == node) {
+                return Err(ApplyError::UnknownNode {
+                    node,
+                    what: format!("promotion fence {id}"),
+                });
+            }
+            config.constraints.locations.push(Location {
+                id: id.clone(),
+                rsc,
+                rsc_pattern: false,
+                role: None,
+                target: LocationTarget::Rules(vec![Rule {
+                    id: format!("{id}-rule"),
+                    score: RuleScore::Value(-ha_scheduler::score::INFINITY),
+                    boolean_op: BoolOp::And,
+                    role: Some(Role::Promoted),
+                    expressions: vec![Expression::Attr(AttrExpression {
+                        id: format!("{id}-expr"),
+                        attribute: "#uname".into(),
+                        op: CmpOp::Ne,
+                        value: Some(node),
+                        value_type: None,
+                        value_source: None,
+                    })],
+                }]),
+                resource_discovery: None,
+            });
+        }
+        if config == self.config {
+            return Ok(()); // placed (or removed) already: nothing changes
         }
         validate(&config)?;
         self.config = config;
@@ -472,7 +535,9 @@ fn is_failure_attr_of(name: &str, resource: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ha_scheduler::model::{NodeConfig, OpRecord, Primitive, Resource};
+    use ha_scheduler::model::{
+        LocationTarget, NodeConfig, OpRecord, Primitive, Resource, Role, RuleScore,
+    };
 
     fn node(name: &str) -> NodeConfig {
         NodeConfig {
@@ -894,6 +959,45 @@ mod tests {
     }
 
     #[test]
+    fn a_promotion_fence_is_placed_once_and_lifted() {
+        let mut s = base();
+        let fence = |keep: Option<&str>| Command::PromotionFence {
+            id: "drbd-fence-by-handler-r0-ms".into(),
+            rsc: "r1".into(),
+            keep_on: keep.map(str::to_string),
+        };
+        let r = apply(&mut s, fence(Some("n1")));
+        assert_eq!(r.into_result().unwrap().config_epoch, 2);
+        let l = &s.config.constraints.locations;
+        assert_eq!(l.len(), 1);
+        let LocationTarget::Rules(rules) = &l[0].target else {
+            panic!("{l:?}")
+        };
+        assert_eq!(rules[0].role, Some(Role::Promoted));
+        assert_eq!(
+            rules[0].score,
+            RuleScore::Value(-ha_scheduler::score::INFINITY)
+        );
+        // Again: nothing changes (DRBD may call the handler twice).
+        let r = apply(&mut s, fence(Some("n1")));
+        assert_eq!(r.into_result().unwrap().config_epoch, 2);
+        // Unknown node, foreign id: refused, nothing changes.
+        let before = bytes(&s);
+        assert!(apply(&mut s, fence(Some("n9"))).into_result().is_err());
+        let other = Command::PromotionFence {
+            id: "cli-ban-r1".into(),
+            rsc: "r1".into(),
+            keep_on: Some("n1".into()),
+        };
+        assert!(apply(&mut s, other).into_result().is_err());
+        assert_eq!(bytes(&s), before);
+        // Lifted.
+        let r = apply(&mut s, fence(None));
+        assert_eq!(r.into_result().unwrap().config_epoch, 3);
+        assert!(s.config.constraints.locations.is_empty());
+    }
+
+    #[test]
     fn permanent_attributes_live_in_config_and_bump_epoch() {
         let mut s = base();
         let set = |v: Option<&str>| Command::SetNodeAttributes {
@@ -1285,12 +1389,14 @@ mod tests {
     }
 
     #[test]
-    fn joined_forgets_history_keeps_attributes_and_down_forgets_both() {
+    fn joined_and_down_forget_history_and_reboot_lifetime_attributes() {
         let mut s = with_failures();
         set_state(&mut s, "n1", NodeState::Joined);
         assert!(s.status.nodes["n1"].history.is_empty());
         assert_eq!(s.status.nodes["n1"].membership, Membership::Online);
-        assert_eq!(tattr(&s, "n1", "other"), Some("x"));
+        // A restarted node's attributes were its earlier run's (Pacemaker
+        // erases a leaving node's transient attributes).
+        assert_eq!(tattr(&s, "n1", "other"), None);
         set_state(&mut s, "n2", NodeState::Down);
         assert!(s.status.nodes["n2"].history.is_empty());
         assert!(s.status.nodes["n2"].transient_attributes.is_empty());

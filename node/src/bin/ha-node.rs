@@ -44,6 +44,10 @@ fn main() -> std::process::ExitCode {
     if let Some(code) = ha_node::crm_tools::main(called_as, args.clone()) {
         return code;
     }
+    // DRBD's fence-peer / unfence handlers (symlinks named in handlers {}).
+    if let Some(code) = ha_node::drbd_handler::main(called_as, args.clone()) {
+        return code;
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

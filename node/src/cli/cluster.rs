@@ -203,6 +203,19 @@ pub fn render_status(v: &Value) -> String {
         }
         _ => s.push_str("  * No resources\n"),
     }
+    if let Some(d) = v["drbd"].as_array().filter(|d| !d.is_empty()) {
+        s.push_str("\nDRBD:\n");
+        for r in d {
+            s.push_str(&format!(
+                "  * {} on {}\n",
+                r["line"].as_str().unwrap_or("?"),
+                r["node"].as_str().unwrap_or("?")
+            ));
+            if let Some(fix) = r["recovery"].as_str() {
+                s.push_str(&format!("    {fix}\n"));
+            }
+        }
+    }
     if let Some(f) = v["failed_actions"].as_array().filter(|f| !f.is_empty()) {
         s.push_str("\nFailed Resource Actions:\n");
         for a in f {
