@@ -33,7 +33,8 @@
 #   lab_power NAME on|off|status|cycle
 #                              through the guest's BMC (ipmitool on the host);
 #                              guests without a BMC: directly. status prints
-#                              "on" or "off"
+#                              "on" or "off"; on does not wait for ssh
+#                              (lab_wait_ssh NAME)
 #   lab_running NAME           rc 0 if the guest's QEMU is alive
 #   lab_qemu_pid NAME          the QEMU pid (empty if off)
 #   lab_bmc_port NAME          UDP port of NAME's BMC on 127.0.0.1 (10.0.2.2
@@ -177,6 +178,7 @@ lab_init() {
     [ -n "$LAB_RUN" ] && [ -f "$LAB_RUN/lab.env" ] && return 0
     [ -n "$LAB_IMAGE" ] || lab_build
     LAB_RUN=${HA_LAB_RUN:-/tmp/ha-lab-$(date +%Y%m%d-%H%M%S)-$$}
+    [ -f "$LAB_RUN/lab.env" ] && lab_die "$LAB_RUN holds another run (lab_attach it, or pick a new HA_LAB_RUN)"
     mkdir -p "$LAB_RUN"
     chmod 0700 "$LAB_RUN"
     local g name
