@@ -238,6 +238,51 @@ impl Client {
         Ok(serde_json::from_str(&r.json).unwrap_or_default())
     }
 
+    /// Runs a DRBD command on the node named `node` (`Admin.Drbd` is not
+    /// forwarded: each endpoint refuses a call for another node until the
+    /// one that is `node` runs it).
+    pub async fn drbd_on(
+        &self,
+        node: &str,
+        op: &crate::drbd_ops::DrbdOp,
+    ) -> Result<crate::drbd_ops::DrbdReport, ClientError> {
+        let call = crate::drbd_ops::DrbdCall {
+            node: node.to_string(),
+            op: op.clone(),
+        };
+        let json = serde_json::to_string(&call).map_err(|e| ClientError::Refused(e.to_string()))?;
+        let mut errors = Vec::new();
+        for addr in &self.endpoints {
+            let ch = match self.channel(addr).await {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let mut c = AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
+            match c.drbd(pb::DrbdRequest { json: json.clone() }).await {
+                Ok(r) => {
+                    return serde_json::from_str(&r.into_inner().json)
+                        .map_err(|e| ClientError::Refused(e.to_string()))
+                }
+                Err(s) if s.code() == tonic::Code::NotFound => continue,
+                Err(s) if s.code() == tonic::Code::Unavailable => {
+                    errors.push(format!("{addr}: {}", describe(&s)));
+                }
+                Err(s) => return Err(ClientError::Refused(describe(&s))),
+            }
+        }
+        Err(ClientError::NoEndpoint(format!(
+            "no endpoint of the client configuration is {node}{}",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", errors.join("; "))
+            }
+        )))
+    }
+
     /// A quorum override on the first node that answers (`unblock`).
     pub async fn quorum(&self, op: &str) -> Result<String, ClientError> {
         let r = self

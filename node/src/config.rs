@@ -121,6 +121,9 @@ pub struct DrbdSettings {
     /// `/proc/drbd`); a node without DRBD runs nothing.
     #[serde(default = "default_drbd_marker")]
     pub module_marker: PathBuf,
+    /// `drbdadm`, for `hactl drbd resolve`'s steps on this node.
+    #[serde(default = "default_drbdadm")]
+    pub drbdadm: PathBuf,
 }
 
 impl Default for DrbdSettings {
@@ -128,12 +131,16 @@ impl Default for DrbdSettings {
         DrbdSettings {
             drbdsetup: default_drbdsetup(),
             module_marker: default_drbd_marker(),
+            drbdadm: default_drbdadm(),
         }
     }
 }
 
 fn default_drbdsetup() -> PathBuf {
     PathBuf::from("drbdsetup")
+}
+fn default_drbdadm() -> PathBuf {
+    PathBuf::from("drbdadm")
 }
 fn default_drbd_marker() -> PathBuf {
     PathBuf::from("/proc/drbd")

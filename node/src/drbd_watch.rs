@@ -7,7 +7,10 @@
 //! progress, split brain. The attributes die with the node (fencing,
 //! restart), as Pacemaker's do. Publishing is throttled: a change of role,
 //! disk, connection, replication or split brain is written at once; sync
-//! progress at most every [`PROGRESS_EVERY`].
+//! progress at most every [`PROGRESS_EVERY`]. What is written is compared
+//! with the replicated state (not with what was sent), every
+//! [`PROGRESS_EVERY`] too: what a rejoin cleared or a failed write lost is
+//! written again.
 //!
 //! The watcher starts once the kernel module is loaded (`/proc/drbd`
 //! exists: the agent's start loads it); a node without DRBD runs nothing.
@@ -90,9 +93,8 @@ pub async fn run(node: Node, cfg: WatchConfig) {
     while !cfg.module_marker.exists() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let mut published: BTreeMap<String, ResourceSummary> = BTreeMap::new();
     loop {
-        match watch_once(&node, &cfg, &mut published).await {
+        match watch_once(&node, &cfg).await {
             Ok(()) => tracing::warn!("drbdsetup events2 ended; again in 2 s"),
             Err(e) => tracing::warn!("drbdsetup events2: {e}; again in 2 s"),
         }
@@ -101,11 +103,24 @@ pub async fn run(node: Node, cfg: WatchConfig) {
 }
 
 /// One `events2` child, until it exits.
-async fn watch_once(
-    node: &Node,
-    cfg: &WatchConfig,
-    published: &mut BTreeMap<String, ResourceSummary>,
-) -> Result<(), String> {
+/// What the replicated state holds of this node's DRBD summaries (a
+/// restart's `Joined` clears them: they are written again).
+fn published(node: &Node) -> BTreeMap<String, ResourceSummary> {
+    node.sm.read(|s| {
+        s.status
+            .nodes
+            .get(&node.name)
+            .map(|ns| {
+                from_attributes(std::iter::once((&node.name, &ns.transient_attributes)))
+                    .into_iter()
+                    .map(|(_, r)| (r.name.clone(), r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+async fn watch_once(node: &Node, cfg: &WatchConfig) -> Result<(), String> {
     let mut child = tokio::process::Command::new(&cfg.drbdsetup)
         .args(["events2", "--timestamps", "--statistics"])
         .stdin(std::process::Stdio::null())
@@ -120,15 +135,20 @@ async fn watch_once(
     let mut buf = vec![0u8; 16 * 1024];
     let mut last_progress = Instant::now();
     let mut errors_logged = 0u32;
+    // Checked against the replicated state at least this often, so what a
+    // rejoin cleared (or a failed write) is written again.
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
-        let n = out
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("reading events2: {e}"))?;
-        let parsed = if n == 0 {
-            lines.finish()
-        } else {
-            lines.push(&buf[..n])
+        // `read` is cancel-safe: a tick loses no bytes.
+        let read = tokio::select! {
+            r = out.read(&mut buf) => Some(r.map_err(|e| format!("reading events2: {e}"))?),
+            _ = tick.tick() => None,
+        };
+        let eof = read == Some(0);
+        let parsed = match read {
+            None => Vec::new(),
+            Some(0) => lines.finish(),
+            Some(n) => lines.push(&buf[..n]),
         };
         for line in parsed {
             match line {
@@ -150,7 +170,7 @@ async fn watch_once(
         if state.initial_dump_done {
             let now = summaries(&state);
             let due = last_progress.elapsed() >= PROGRESS_EVERY;
-            let changes = attribute_changes(published, &now, due);
+            let changes = attribute_changes(&published(node), &now, due);
             if !changes.is_empty() {
                 if due {
                     last_progress = Instant::now();
@@ -160,13 +180,12 @@ async fn watch_once(
                     transient: changes,
                     permanent: BTreeMap::new(),
                 };
-                match node.propose(cmd).await {
-                    Ok(_) => *published = now,
-                    Err(e) => tracing::warn!("publishing DRBD state: {e}"),
+                if let Err(e) = node.propose(cmd).await {
+                    tracing::warn!("publishing DRBD state: {e}");
                 }
             }
         }
-        if n == 0 {
+        if eof {
             let _ = child.wait().await;
             return Ok(());
         }

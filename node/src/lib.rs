@@ -8,6 +8,7 @@ pub mod crm_attribute;
 pub mod crm_tools;
 pub mod dc;
 pub mod drbd_handler;
+pub mod drbd_ops;
 pub mod drbd_watch;
 pub mod executor;
 pub mod fencer;

@@ -292,9 +292,12 @@ pub async fn run(
                 .max_encoding_message_size(limits::REPLY),
         )
         .add_service(
-            pb::admin_server::AdminServer::new(AdminService { node: node.clone() })
-                .max_decoding_message_size(limits::ADMIN)
-                .max_encoding_message_size(limits::REPLY),
+            pb::admin_server::AdminServer::new(AdminService {
+                node: node.clone(),
+                drbdadm: cfg.drbd.drbdadm.clone(),
+            })
+            .max_decoding_message_size(limits::ADMIN)
+            .max_encoding_message_size(limits::REPLY),
         )
         .add_service(
             pb::membership_server::MembershipServer::new(MembershipService { node: node.clone() })
@@ -577,6 +580,8 @@ impl pb::raft_server::Raft for RaftService {
 
 struct AdminService {
     node: Node,
+    /// `drbdadm` for `Admin.Drbd`.
+    drbdadm: std::path::PathBuf,
 }
 
 const READERS: &[Role] = &[Role::Reader, Role::Operator, Role::Admin, Role::Node];
@@ -1002,6 +1007,26 @@ impl pb::admin_server::Admin for AdminService {
         crate::two_node::unblock(&self.node, &request.into_inner().op)
             .map(|message| Response::new(pb::QuorumReply { message }))
             .map_err(Status::failed_precondition)
+    }
+
+    async fn drbd(
+        &self,
+        request: Request<pb::DrbdRequest>,
+    ) -> Result<Response<pb::DrbdReply>, Status> {
+        require(&request, ADMINS, "DRBD commands")?;
+        let call: crate::drbd_ops::DrbdCall =
+            crate::wire::decode_json(request.get_ref().json.as_bytes())
+                .map_err(|e| Status::invalid_argument(format!("undecodable DRBD command: {e}")))?;
+        if call.node != self.node.name {
+            return Err(Status::not_found(format!(
+                "this is {}, not {}",
+                self.node.name, call.node
+            )));
+        }
+        tracing::warn!(op = ?call.op, "DRBD command by an administrator");
+        let report = crate::drbd_ops::run(&self.node.name, &self.drbdadm, &call.op).await;
+        let json = serde_json::to_string(&report).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::DrbdReply { json }))
     }
 
     async fn propose(&self, request: Request<pb::Bytes>) -> Result<Response<pb::Bytes>, Status> {

@@ -92,3 +92,127 @@ fn status_shows_drbd_state_and_split_brain_from_events2() {
         "{text}"
     );
 }
+
+/// Both nodes replay their own recording of the same split brain; the
+/// stand-in `drbdadm` records what it is asked and, once both sides have
+/// run `connect`, appends the reconnection DRBD would report to both
+/// event streams. `hactl drbd resolve r0 --discard-on node2` runs the
+/// documented steps on each node and waits until the split brain is gone.
+#[test]
+fn drbd_resolve_runs_the_manual_recovery_on_each_side() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let marker = dir.join("proc-drbd");
+    std::fs::write(&marker, "version: 8.4.11\n").unwrap();
+    let exe = |p: &std::path::Path, text: String| {
+        std::fs::write(p, text).unwrap();
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    let reconnect = "create connection name:r0 peer-node-id:0 conn-name:peer connection:Connecting role:Unknown\n\
+change connection name:r0 peer-node-id:0 conn-name:peer connection:Connected role:Secondary\n\
+create peer-device name:r0 peer-node-id:0 conn-name:peer volume:0 replication:Established peer-disk:UpToDate\n";
+    std::fs::write(dir.join("reconnect"), reconnect).unwrap();
+    for n in ["node1", "node2"] {
+        let live = dir.join(format!("{n}.live"));
+        std::fs::write(&live, "").unwrap();
+        let stream = format!(
+            "{}/tests/fixtures/drbd/{n}.events2_timestamps_statistics_stream.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        exe(
+            &dir.join(format!("drbdsetup-{n}")),
+            format!(
+                "#!/bin/sh\ncat {stream}\nexec tail -n +1 -f {}\n",
+                live.display()
+            ),
+        );
+        exe(
+            &dir.join(format!("drbdadm-{n}")),
+            format!(
+                "#!/bin/sh\nd={d}\necho \"$*\" >> $d/{n}.drbdadm.log\n\
+                 case \"$*\" in\n\
+                 --version) echo DRBDADM_VERSION_CODE=0x091600; echo DRBD_KERNEL_VERSION_CODE=0x08040b; echo DRBD_KERNEL_VERSION=8.4.11;;\n\
+                 *connect\\ r0) touch $d/connected-{n}\n\
+                   if [ -e $d/connected-node1 ] && [ -e $d/connected-node2 ]; then\n\
+                     cat $d/reconnect >> $d/node1.live; cat $d/reconnect >> $d/node2.live; fi;;\n\
+                 esac\nexit 0\n",
+                d = dir.display()
+            ),
+        );
+    }
+    let c = Cluster::start_with(2, |cfg| {
+        let n = cfg.name.clone();
+        cfg.drbd.drbdsetup = dir.join(format!("drbdsetup-{n}"));
+        cfg.drbd.drbdadm = dir.join(format!("drbdadm-{n}"));
+        cfg.drbd.module_marker = marker.clone();
+    });
+    let rt = rt();
+    rt.block_on(wait_dc(&c.client(), None, Duration::from_secs(30)));
+    let start = Instant::now();
+    loop {
+        let out = c.hactl(&["status", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let split = v["drbd"]
+            .as_array()
+            .map(|d| d.iter().filter(|e| e["split_brain"] == true).count());
+        if split == Some(2) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{v:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Refused: an unknown resource, a bad name (nothing is run).
+    let out = c.hactl(&["drbd", "resolve", "r9", "--discard-on", "node2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no node reports a DRBD resource 'r9'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = c.hactl(&["drbd", "resolve", "r0;reboot", "--discard-on", "node2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("DRBD resource 'r0;reboot'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("node2.drbdadm.log").exists());
+
+    let out = c.hactl(&[
+        "drbd",
+        "resolve",
+        "r0",
+        "--discard-on",
+        "node2",
+        "--wait",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("resolved in"), "{text}");
+    let log = |n: &str| std::fs::read_to_string(dir.join(format!("{n}.drbdadm.log"))).unwrap();
+    assert_eq!(
+        log("node2").lines().collect::<Vec<_>>(),
+        [
+            "--version",
+            "secondary r0",
+            "disconnect r0",
+            "-- --discard-my-data connect r0"
+        ]
+    );
+    assert_eq!(log("node1").lines().collect::<Vec<_>>(), ["connect r0"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&c.hactl(&["status", "--output", "json"]).stdout).unwrap();
+    for e in v["drbd"].as_array().unwrap() {
+        assert_eq!(e["split_brain"], false, "{e:#}");
+        assert!(e.get("recovery").is_none(), "{e:#}");
+    }
+    // Not in split brain any more: refused.
+    let out = c.hactl(&["drbd", "resolve", "r0", "--discard-on", "node2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not in split brain"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -109,6 +109,9 @@ enum Command {
     /// Quorum overrides (admin).
     #[command(subcommand)]
     Quorum(QuorumCommand),
+    /// DRBD: resolve a split brain (admin).
+    #[command(subcommand)]
+    Drbd(DrbdCommand),
     /// Join tokens (admin).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -264,6 +267,27 @@ enum QuorumCommand {
         /// with its state, both nodes run the resources.
         #[arg(long = "i-know-the-peer-is-off")]
         peer_is_off: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DrbdCommand {
+    /// Resolve a split brain of RES by hand, as DRBD's guide documents:
+    /// NODE's changes since the split are discarded (secondary, disconnect,
+    /// connect --discard-my-data there; connect on the others) and it
+    /// resyncs from its peer. Refused unless a node reports RES in split
+    /// brain. Waits until RES is connected again.
+    Resolve {
+        /// The DRBD resource (as in `drbdadm`, e.g. r0).
+        resource: String,
+        /// The node whose changes since the split are thrown away.
+        #[arg(long = "discard-on")]
+        discard_on: String,
+        /// How long to wait for the reconnection, seconds.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -426,6 +450,18 @@ fn main() -> ExitCode {
         Command::Quorum(QuorumCommand::Unblock { peer_is_off }) => {
             edge(cluster::quorum_unblock(cli.config.as_deref(), peer_is_off))
         }
+        Command::Drbd(DrbdCommand::Resolve {
+            resource,
+            discard_on,
+            wait,
+            output,
+        }) => edge(cluster::drbd_resolve(
+            cli.config.as_deref(),
+            &resource,
+            &discard_on,
+            std::time::Duration::from_secs(wait),
+            output == Output::Json,
+        )),
         Command::Token(TokenCommand::Create { ttl }) => {
             edge(cluster::token_create(cli.config.as_deref(), ttl))
         }

@@ -1103,3 +1103,134 @@ pub fn quorum_unblock(config: Option<&Path>, peer_is_off: bool) -> anyhow::Resul
     println!("{msg}");
     Ok(())
 }
+
+/// `hactl drbd resolve RES --discard-on NODE`: the manual split-brain
+/// recovery. Refused unless some node reports RES in split brain; NODE
+/// must report RES. On NODE: secondary, disconnect, connect
+/// --discard-my-data; on every other node reporting RES: connect. Then
+/// waits (up to `wait`) until no node reports the split brain and NODE's
+/// peer connection is up, printing what each node ran.
+pub fn drbd_resolve(
+    config: Option<&Path>,
+    resource: &str,
+    discard_on: &str,
+    wait: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    use ha_node::drbd_ops::DrbdOp;
+    let res = ha_drbd::ResourceName::new(resource)
+        .map_err(|e| anyhow::anyhow!("DRBD resource '{resource}': {e}"))?;
+    let (cfg, _) = client_config(config)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = Client::new(&cfg)?.with_timeout(Duration::from_secs(60));
+        let v = client.status().await?;
+        let entries = |v: &Value| -> Vec<Value> {
+            v["drbd"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["name"] == resource)
+                .cloned()
+                .collect()
+        };
+        let found = entries(&v);
+        if found.is_empty() {
+            bail!("no node reports a DRBD resource '{resource}' (hactl status lists DRBD per node)");
+        }
+        if !found.iter().any(|e| e["split_brain"] == true) {
+            let lines: Vec<&str> = found.iter().filter_map(|e| e["line"].as_str()).collect();
+            bail!("{resource} is not in split brain ({}): nothing to resolve", lines.join("; "));
+        }
+        let nodes: Vec<String> = found
+            .iter()
+            .filter_map(|e| e["node"].as_str().map(str::to_string))
+            .collect();
+        if !nodes.iter().any(|n| n == discard_on) {
+            bail!("{discard_on} does not report {resource}; it is on {}", nodes.join(", "));
+        }
+        let started = Instant::now();
+        let mut reports = Vec::new();
+        let victim = client
+            .drbd_on(discard_on, &DrbdOp::Discard { resource: res.clone() })
+            .await?;
+        let failed = victim.error.clone();
+        reports.push(victim);
+        if let Some(e) = failed {
+            print_drbd_reports(&reports, json);
+            bail!("on {discard_on}: {e}; nothing was run on the other nodes");
+        }
+        for n in nodes.iter().filter(|n| *n != discard_on) {
+            let r = client
+                .drbd_on(n, &DrbdOp::Connect { resource: res.clone() })
+                .await?;
+            let failed = r.error.clone();
+            reports.push(r);
+            if let Some(e) = failed {
+                print_drbd_reports(&reports, json);
+                bail!("on {n}: {e}");
+            }
+        }
+        if !json {
+            print_drbd_reports(&reports, false);
+            println!("waiting for {resource} to reconnect ...");
+        }
+        loop {
+            let v = client.status().await?;
+            let now = entries(&v);
+            let healed = !now.iter().any(|e| e["split_brain"] == true)
+                && now.iter().filter(|e| e["node"] == discard_on).all(|e| {
+                    e["peers"].as_array().is_some_and(|p| {
+                        !p.is_empty() && p.iter().all(|p| p["connection"] == "Connected")
+                    })
+                });
+            if healed {
+                let secs = started.elapsed().as_secs_f64();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"resource": resource, "discarded_on": discard_on,
+                            "resolved": true, "seconds": secs, "reports": reports, "drbd": now})
+                    );
+                } else {
+                    println!("resolved in {secs:.1} s: {discard_on}'s changes since the split are discarded; it resyncs from its peer");
+                    for e in &now {
+                        println!("  * {} on {}", e["line"].as_str().unwrap_or("?"), e["node"].as_str().unwrap_or("?"));
+                    }
+                }
+                return Ok(());
+            }
+            if started.elapsed() > wait {
+                if json {
+                    print_drbd_reports(&reports, true);
+                }
+                bail!(
+                    "{resource} did not reconnect within {wait:?} after the recovery commands; now: {}",
+                    now.iter().filter_map(|e| e["line"].as_str()).collect::<Vec<_>>().join("; ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+fn print_drbd_reports(reports: &[ha_node::drbd_ops::DrbdReport], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"resolved": false, "reports": reports})
+        );
+        return;
+    }
+    for r in reports {
+        for s in &r.steps {
+            let how = match (s.exit_code, s.tolerated) {
+                (Some(0), _) => "ok".to_string(),
+                (_, true) => "failed, fine (already StandAlone)".to_string(),
+                (Some(c), _) => format!("exit {c}"),
+                (None, _) => "did not finish".to_string(),
+            };
+            println!("{}: {} — {how}", r.node, s.command);
+        }
+    }
+}
