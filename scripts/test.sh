@@ -4,8 +4,10 @@
 # Usage: scripts/test.sh
 #
 # Stages: system packages -> cargo fmt --check -> clippy -D warnings ->
-# cargo test -> release build of hactl -> fetch Pacemaker's regression cases ->
-# conformance check -> differential test against crm_simulate.
+# cargo test -> controller purity -> simulator (scenarios, random schedules) ->
+# release build -> fetch Pacemaker's regression cases -> conformance check ->
+# differential test against crm_simulate -> the VM lab (HA_LAB=0 skips it;
+# HA_LAB_SCENARIO / HA_LAB_ARGS choose what it runs).
 # Every stage runs even when an earlier one failed (unless it needs that one's
 # output), so one run shows everything that is wrong; the exit status is
 # nonzero if any stage failed. Figures are held to scheduler/CONFORMANCE.md.
@@ -109,7 +111,7 @@ sim_random() {
 
 conf_log=$(mktemp)
 diff_log=$(mktemp)
-trap 'rm -f "$conf_log" "$diff_log"' EXIT
+trap 'rm -f "$conf_log" "$diff_log" "${lab_log:-}"' EXIT
 conformance() { scheduler/conformance/check.sh | tee "$conf_log"; }
 differential() { scheduler/differential/run.sh | tee "$diff_log"; }
 
@@ -127,7 +129,7 @@ stage "simulator scenarios" scripts/sim.sh --scenarios || true
 stage "simulator random schedules" sim_random || true
 
 built=0
-if stage "release build of hactl" cargo build --release -p ha-node --bin hactl; then built=1; fi
+if stage "release build of ha-node and hactl" cargo build --release -p ha-node; then built=1; fi
 fetched=0
 if stage "fetch conformance cases" scheduler/conformance/fetch-cases.sh; then fetched=1; fi
 
@@ -140,6 +142,33 @@ if [ "$built" = 1 ] && command -v crm_simulate >/dev/null 2>&1; then
   stage "differential vs crm_simulate" differential || true
 else
   skip "differential vs crm_simulate" "needs the release build and crm_simulate"
+fi
+
+# The VM lab (deploy/lab/README.md): Debian 12 guests under QEMU with the
+# real kernel DRBD, BMCs that cut the power. The image is built once and
+# cached; where it cannot be built (no Debian mirror, no QEMU package) the
+# stage says so and why, and the run goes on. HA_LAB=0 skips it on purpose.
+lab_log=$(mktemp)
+lab_tier() {
+  if ! scripts/lab.sh build >"$lab_log" 2>&1; then
+    tail -n 30 "$lab_log"
+    echo "VM lab SKIPPED: the guest image could not be built on this machine (log above);" \
+      "run scripts/lab.sh build to see why"
+    return 0
+  fi
+  tail -n 3 "$lab_log"
+  # shellcheck disable=SC2086
+  scripts/lab.sh "${HA_LAB_SCENARIO:-$lab_default}" ${HA_LAB_ARGS-$lab_default_args}
+}
+lab_default=smoke
+lab_default_args=
+if [ "${HA_LAB:-1}" = 0 ]; then
+  echo; echo "==================== VM lab ===================="
+  echo "---- VM lab: not run (HA_LAB=0)"
+elif [ "$built" = 1 ]; then
+  stage "VM lab ($lab_default)" lab_tier || true
+else
+  skip "VM lab" "needs the release build"
 fi
 
 # --------------------------------------------------------------------------

@@ -246,7 +246,7 @@ lab__bin_image() {
     local d=$LAB_RUN/bin.d f g mb
     rm -rf "$d"
     mkdir -p "$d/lab"
-    for f in "$LAB_REPO/target/release/ha-node" "$LAB_REPO/target/release/hactl"; do
+    for f in "${CARGO_TARGET_DIR:-$LAB_REPO/target}/release/ha-node" "${CARGO_TARGET_DIR:-$LAB_REPO/target}/release/hactl"; do
         if [ ! -x "$f" ]; then
             lab_log "note: $f not built, not in /opt/ha"
         elif ! { command -v strip > /dev/null && strip -o "$d/${f##*/}" "$f" 2> /dev/null; }; then
