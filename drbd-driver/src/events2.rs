@@ -84,17 +84,6 @@ fn digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    // Proleptic Gregorian calendar, days since 1970-01-01.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}](+|-)HH:MM` (or `Z`).
     pub fn parse(s: &str) -> Result<Timestamp, ParseError> {
@@ -198,13 +187,11 @@ impl Timestamp {
 
     /// Microseconds since the Unix epoch (UTC).
     pub fn unix_micros(&self) -> i64 {
-        let days = days_from_civil(
+        let secs = ha_scheduler::rules::epoch_from_civil(
             i64::from(self.year),
             i64::from(self.month),
             i64::from(self.day),
-        );
-        let secs = days * 86_400
-            + i64::from(self.hour) * 3600
+        ) + i64::from(self.hour) * 3600
             + i64::from(self.minute) * 60
             + i64::from(self.second)
             - i64::from(self.offset_minutes) * 60;

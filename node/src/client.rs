@@ -83,6 +83,16 @@ impl Client {
         F: Fn(AdminClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        self.each_passing(&[], f).await
+    }
+
+    /// [`Self::each`], moving on also on an answer whose code is in `pass`
+    /// (a node saying "not me").
+    async fn each_passing<T, F, Fut>(&self, pass: &[tonic::Code], f: F) -> Result<T, ClientError>
+    where
+        F: Fn(AdminClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut errors = Vec::new();
         for addr in &self.endpoints {
             let ch = match self.channel(addr).await {
@@ -106,6 +116,9 @@ impl Client {
                     ) =>
                 {
                     errors.push(format!("{addr}: {}", describe(&s)));
+                }
+                Err(s) if pass.contains(&s.code()) => {
+                    errors.push(format!("{addr}: {}", s.message()));
                 }
                 Err(s) => return Err(ClientError::Refused(describe(&s))),
             }
@@ -251,36 +264,13 @@ impl Client {
             op: op.clone(),
         };
         let json = serde_json::to_string(&call).map_err(|e| ClientError::Refused(e.to_string()))?;
-        let mut errors = Vec::new();
-        for addr in &self.endpoints {
-            let ch = match self.channel(addr).await {
-                Ok(c) => c,
-                Err(e) => {
-                    errors.push(format!("{addr}: {e}"));
-                    continue;
-                }
-            };
-            let mut c = AdminClient::new(ch).max_decoding_message_size(crate::gate::limits::REPLY);
-            match c.drbd(pb::DrbdRequest { json: json.clone() }).await {
-                Ok(r) => {
-                    return serde_json::from_str(&r.into_inner().json)
-                        .map_err(|e| ClientError::Refused(e.to_string()))
-                }
-                Err(s) if s.code() == tonic::Code::NotFound => continue,
-                Err(s) if s.code() == tonic::Code::Unavailable => {
-                    errors.push(format!("{addr}: {}", describe(&s)));
-                }
-                Err(s) => return Err(ClientError::Refused(describe(&s))),
-            }
-        }
-        Err(ClientError::NoEndpoint(format!(
-            "no endpoint of the client configuration is {node}{}",
-            if errors.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", errors.join("; "))
-            }
-        )))
+        let r = self
+            .each_passing(&[tonic::Code::NotFound], |mut c| {
+                let req = pb::DrbdRequest { json: json.clone() };
+                async move { c.drbd(req).await }
+            })
+            .await?;
+        serde_json::from_str(&r.json).map_err(|e| ClientError::Refused(e.to_string()))
     }
 
     /// A quorum override on the first node that answers (`unblock`).

@@ -206,8 +206,9 @@ fn date_spec_matches(spec: &Attrs, now: i64) -> bool {
     })
 }
 
-/// Days-from-civil: seconds since the epoch of a UTC date.
-fn epoch_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days-from-civil: seconds since the epoch of a UTC date (proleptic
+/// Gregorian calendar). Also what `ha-drbd` dates `events2` timestamps by.
+pub fn epoch_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
