@@ -65,8 +65,38 @@ nf_diag() {
         LAB_SSH_TIMEOUT=20 lab_ssh client 'tail -n 3 /root/acked.txt; tail -n 20 /root/writer.log; dmesg | grep -i nfs | tail -n 10' 2>&1 || true
     fi
 }
+# Background: `hactl status` of a node that answers, every 5 s, into
+# RUN/nfs-status.log (what the cluster showed when something went wrong).
+nf_poller_pid=
+nf_poll_start() {
+    (
+        while :; do
+            for g in node1 node2; do
+                lab_running "$g" || continue
+                if out=$(LAB_SSH_TIMEOUT=15 lab_ssh "$g" "$HACTL status" 2> /dev/null); then
+                    printf '=== %s (from %s)\n%s\n' "$(date -u +%T)" "$g" "$out"
+                    break
+                fi
+            done
+            sleep 5
+        done
+    ) >> "$LAB_RUN/nfs-status.log" 2>&1 &
+    nf_poller_pid=$!
+}
+nf_poll_stop() {
+    [ -n "$nf_poller_pid" ] && kill "$nf_poller_pid" 2> /dev/null
+    nf_poller_pid=
+    return 0
+}
 nf_fail() {
+    nf_poll_stop
     nf_diag >&2
+    local g
+    for g in node1 node2; do
+        lab_running "$g" && LAB_SSH_TIMEOUT=60 lab_ssh "$g" 'journalctl -u ha-node --no-pager -o short-precise' \
+            > "$LAB_RUN/$g-ha-node.journal" 2>&1
+    done
+    lab_log "full ha-node journals: $LAB_RUN/NAME-ha-node.journal; status every 5 s: $LAB_RUN/nfs-status.log"
     lab_die "nfs-failover: $*"
 }
 # wait_for SECS WHAT NAME CMD: until CMD succeeds in NAME, else fail naming WHAT.
@@ -227,6 +257,7 @@ printf '%s\n' "$out" | sed 's/^/dry-run: /' >&2
 out=$(lab_ssh node1 "$HACTL config load /root/nfs.crm" 2>&1) || lab_die "config load: $out"
 printf '%s\n' "$out" | sed 's/^/config load: /' >&2
 step "configuration loaded"
+nf_poll_start
 
 wait_for 420 "store_serv running on node1 (DRBD Primary, XFS, nfs bind mount, VIP, nfsd, smbd)" node1 "$SERVES"
 wait_for 120 "DRBD UpToDate/UpToDate on node1" node1 '[ "$(drbdadm dstate r0)" = UpToDate/UpToDate ]'
@@ -322,6 +353,7 @@ done
 step "$nf_cuts cuts"
 
 # ----------------------------------------------------------------- check ---
+nf_poll_stop
 lab_ssh client 'touch /root/writer.stop; for i in $(seq 120); do pgrep -f /root/writer.py > /dev/null || exit 0; sleep 0.5; done; exit 1' \
     || nf_fail "the writer did not stop within 60 s"
 res=$(lab_ssh client 'python3 -c "
