@@ -373,6 +373,23 @@ pub fn notifications(
         );
         meta.insert(format!("notify_{prefix}_uname"), join(&promoted, |a| &a.1));
     }
+    // Active and not promoted: what ocf:linbit:drbd reads (as `slave`) to
+    // find its peer.
+    let unpromoted: Vec<(String, String)> = active
+        .iter()
+        .filter(|a| !promoted.contains(a))
+        .cloned()
+        .collect();
+    for prefix in ["unpromoted", "slave"] {
+        meta.insert(
+            format!("notify_{prefix}_resource"),
+            join(&unpromoted, |a| &a.0),
+        );
+        meta.insert(
+            format!("notify_{prefix}_uname"),
+            join(&unpromoted, |a| &a.1),
+        );
+    }
     Some((nodes.into_iter().collect(), meta))
 }
 
@@ -924,5 +941,73 @@ mod orphan_tests {
         start.kind = ActionKind::Start;
         assert!(orphan_stop_request(&config, &status, &start).is_none());
         assert!(orphan_stop_request(&config, &status, &stop("never")).is_none());
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+    use ha_scheduler::model::{Membership, NodeStatus, OpRecord, ResourceHistory};
+
+    fn history(rc: i32) -> ResourceHistory {
+        ResourceHistory {
+            class: "ocf".into(),
+            provider: Some("linbit".into()),
+            agent: "drbd".into(),
+            ops: vec![OpRecord {
+                id: "d_last_0".into(),
+                operation: if rc == 8 { "promote" } else { "start" }.into(),
+                rc: 0,
+                expected_rc: Some(0),
+                ..OpRecord::default()
+            }],
+        }
+    }
+
+    /// The notification variables ocf:linbit:drbd reads: the operation,
+    /// who is promoted (`master`) and who is active but not (`slave`).
+    #[test]
+    fn a_notification_names_the_promoted_and_unpromoted_copies() {
+        let config = ha_scheduler::crm::read_crm(
+            "node n1\nnode n2\nproperty stonith-enabled=false\n\
+             primitive d ocf:linbit:drbd params drbd_resource=r0\n\
+             clone ms d meta promotable=true notify=true clone-max=2\n",
+        )
+        .unwrap();
+        let mut status = Status::default();
+        for (n, rc) in [("n1", 8), ("n2", 0)] {
+            let mut ns = NodeStatus {
+                membership: Membership::Online,
+                ..NodeStatus::default()
+            };
+            ns.history.insert("d".into(), history(rc));
+            status.nodes.insert(n.into(), ns);
+        }
+        let req = ExecRequest {
+            key: "d".into(),
+            class: "ocf".into(),
+            provider: Some("linbit".into()),
+            agent: "drbd".into(),
+            action: "start".into(),
+            interval_ms: 0,
+            timeout_ms: 20_000,
+            params: BTreeMap::new(),
+            meta: BTreeMap::new(),
+            expected_rc: 0,
+            migrate_source: None,
+            migrate_target: None,
+            dc_term: 0,
+        };
+        let (nodes, meta) = notifications(&config, &status, "d:1", "n2", &req).unwrap();
+        assert_eq!(nodes, ["n1", "n2"]);
+        assert_eq!(meta["notify_operation"], "start");
+        assert_eq!(meta["notify_start_uname"], "n2");
+        assert_eq!(meta["notify_promote_uname"], "");
+        assert_eq!(meta["notify_master_uname"], meta["notify_promoted_uname"]);
+        assert_eq!(meta["notify_slave_uname"], meta["notify_unpromoted_uname"]);
+        let active: Vec<&str> = meta["notify_active_uname"].split(' ').collect();
+        assert_eq!(active.len(), 2, "{meta:?}");
+        assert_eq!(meta["notify_master_uname"], "n1", "{meta:?}");
+        assert_eq!(meta["notify_slave_uname"], "n2", "{meta:?}");
     }
 }
