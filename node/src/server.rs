@@ -752,9 +752,19 @@ impl Node {
         // Failed actions: recorded results that are not what was expected
         // (probes finding a resource stopped are not failures).
         let mut failed = Vec::new();
+        let mut in_progress = Vec::new();
         for (node, ns) in &state.status.nodes {
             for (rsc, h) in &ns.history {
                 for op in &h.ops {
+                    // Recorded as pending before the agent ran (rc 193):
+                    // under way, not failed.
+                    if op.op_status == -1 {
+                        in_progress.push(json!({
+                            "resource": rsc, "node": node, "operation": op.operation,
+                            "interval_ms": op.interval_ms, "since": op.last_rc_change,
+                        }));
+                        continue;
+                    }
                     let expected = op.expected_rc.unwrap_or(0);
                     let probe_not_running =
                         op.operation == "monitor" && op.interval_ms == 0 && op.rc == 7;
@@ -801,6 +811,7 @@ impl Node {
         json!({
             "drbd": drbd,
             "failed_actions": failed,
+            "in_progress": in_progress,
             "last_ops": last_ops,
             "fencing_history": fencing,
             "dc": dc,

@@ -336,6 +336,7 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
     // Quiet: a new DC, d active on one node by its agent and by the status,
     // nothing pending, for 3 s.
     let mut quiet_since: Option<Instant> = None;
+    let mut shown_in_progress = false;
     let v = loop {
         assert!(
             killed.elapsed() < Duration::from_secs(120),
@@ -344,6 +345,17 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
         );
         std::thread::sleep(Duration::from_millis(200));
         let Some(v) = status(&c) else { continue };
+        // The start recorded as pending is under way, not a failure.
+        shown_in_progress |= v["in_progress"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|o| o["resource"] == "d" && o["operation"] == "start")
+        });
+        assert!(
+            !v["failed_actions"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|a| a["rc"] == 193)),
+            "a pending operation listed as failed: {v:#}"
+        );
         let agents: Vec<String> = others
             .iter()
             .filter(|n| pcmk_dummy_state(&c.dir, n, "d").exists())
@@ -364,6 +376,10 @@ fn an_action_in_flight_when_the_dc_dies_completes_and_is_not_run_again() {
     };
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.join().unwrap();
+    assert!(
+        shown_in_progress,
+        "the 12 s start was never shown as an operation in progress"
+    );
     let env = std::fs::read_to_string(&envfile).unwrap_or_default();
     let starts = env.lines().filter(|l| l.starts_with("### start @")).count();
     let stops = env.lines().filter(|l| l.starts_with("### stop @")).count();

@@ -203,6 +203,17 @@ pub fn render_status(v: &Value) -> String {
         }
         _ => s.push_str("  * No resources\n"),
     }
+    if let Some(ops) = v["in_progress"].as_array().filter(|o| !o.is_empty()) {
+        s.push_str("\nOperations in progress:\n");
+        for o in ops {
+            s.push_str(&format!(
+                "  * {} {} on {}\n",
+                o["resource"].as_str().unwrap_or("?"),
+                o["operation"].as_str().unwrap_or("?"),
+                o["node"].as_str().unwrap_or("?")
+            ));
+        }
+    }
     if let Some(d) = v["drbd"].as_array().filter(|d| !d.is_empty()) {
         s.push_str("\nDRBD:\n");
         for r in d {
