@@ -67,6 +67,8 @@ ensure_packages() {
   # The real parts the integration tests drive (see node/README.md, fencing/README.md).
   [ -x /usr/lib/ocf/resource.d/heartbeat/Dummy ] || missing+=(resource-agents)
   [ -x /usr/lib/ocf/resource.d/pacemaker/Stateful ] || missing+=(pacemaker-resource-agents)
+  # ocf:linbit:drbd and drbdadm (no kernel module here: the VM lab runs DRBD).
+  [ -x /usr/lib/ocf/resource.d/linbit/drbd ] || missing+=(drbd-utils)
   command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
   command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
   command -v fence_ipmilan >/dev/null 2>&1 || missing+=(fence-agents)
