@@ -221,9 +221,12 @@ impl Cluster {
     }
 }
 
-/// The peer's view from a status: its recorded membership, and whether a
-/// successful fencing of it completed at or after `since_ms` (epoch ms).
-pub fn peer_view(status: &serde_json::Value, peer: &str, since_ms: u64) -> PeerView {
+/// The peer's view from a status: its recorded membership, and whether it
+/// is fenced: `Offline` and the latest fencing of it (`off`/`reboot`)
+/// succeeded — however long ago, as long as it has not come back (a peer
+/// fenced before DRBD called, still off, counts; one lost again, `Unclean`,
+/// does not count until this loss is fenced).
+pub fn peer_view(status: &serde_json::Value, peer: &str) -> PeerView {
     let membership = status["nodes"]
         .as_array()
         .into_iter()
@@ -237,24 +240,15 @@ pub fn peer_view(status: &serde_json::Value, peer: &str, since_ms: u64) -> PeerV
             _ => Membership::Offline,
         })
         .unwrap_or(Membership::Offline);
-    let fenced = status["fencing_history"]
+    // Newest first.
+    let latest = status["fencing_history"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|e| {
-            e["target"] == peer
-                && e["succeeded"] == true
-                && matches!(e["action"].as_str(), Some("off" | "reboot"))
-                && e["completed_ms"].as_u64().is_some_and(|t| t >= since_ms)
-        });
+        .find(|e| e["target"] == peer && matches!(e["action"].as_str(), Some("off" | "reboot")));
+    let fenced =
+        membership == Membership::Offline && latest.is_some_and(|e| e["succeeded"] == true);
     PeerView { membership, fenced }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// `drbdadm dstate RES` says the local disk is `UpToDate`.
@@ -322,8 +316,6 @@ async fn run(fence: bool, args: Vec<OsString>) -> Result<u8, String> {
         .and_then(|s| s.parse().ok())
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_WAIT);
-    // A fencing that completed just before DRBD noticed counts.
-    let since = now_ms().saturating_sub(60_000);
     let started = Instant::now();
     let deadline = started + wait;
     // The cluster declares a silent node lost after node-timeout; one more
@@ -332,7 +324,7 @@ async fn run(fence: bool, args: Vec<OsString>) -> Result<u8, String> {
     loop {
         match cluster.status().await {
             Ok(status) => {
-                let view = peer_view(&status, &peer, since);
+                let view = peer_view(&status, &peer);
                 let settled = started.elapsed() >= settle;
                 if let Some((verdict, place)) =
                     decide(&view, stonith, local_up_to_date(&res), settled)
@@ -416,23 +408,36 @@ mod tests {
     }
 
     #[test]
-    fn the_peer_view_reads_membership_and_recent_fencing() {
-        let st = serde_json::json!({
-            "nodes": [{"name": "node2", "membership": "unclean"}],
-            "fencing_history": [
-                {"target": "node2", "action": "off", "succeeded": true, "completed_ms": 500},
-                {"target": "node2", "action": "off", "succeeded": false, "completed_ms": 2000},
-            ]
-        });
+    fn the_peer_view_reads_membership_and_the_latest_fencing() {
+        let st = |membership: &str, latest_ok: bool| {
+            serde_json::json!({
+                "nodes": [{"name": "node2", "membership": membership}],
+                "fencing_history": [
+                    {"target": "node2", "action": "off", "succeeded": latest_ok, "completed_ms": 2000},
+                    {"target": "node2", "action": "off", "succeeded": true, "completed_ms": 500},
+                ]
+            })
+        };
+        // Fenced long ago and still off: fenced.
         assert_eq!(
-            peer_view(&st, "node2", 1000),
+            peer_view(&st("offline", true), "node2"),
+            view(Membership::Offline, true)
+        );
+        // Lost again: an old fencing does not count.
+        assert_eq!(
+            peer_view(&st("unclean", true), "node2"),
             view(Membership::Unclean, false)
         );
+        // The latest attempt failed: not fenced.
         assert_eq!(
-            peer_view(&st, "node2", 400),
-            view(Membership::Unclean, true)
+            peer_view(&st("offline", false), "node2"),
+            view(Membership::Offline, false)
         );
-        assert_eq!(peer_view(&st, "node9", 0).membership, Membership::Offline);
+        assert_eq!(
+            peer_view(&st("offline", true), "node9").membership,
+            Membership::Offline
+        );
+        assert!(!peer_view(&st("offline", true), "node9").fenced);
     }
 
     #[test]

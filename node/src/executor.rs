@@ -408,7 +408,16 @@ impl Executor {
                 }
             }
         }
-        let mut meta = req.meta.clone();
+        // A request built without the configuration (an orphan's stop or
+        // demote) runs with the meta its start had.
+        let mut meta = if req.meta.is_empty() {
+            self.stop_params
+                .get(&req.key)
+                .map(|s| s.meta)
+                .unwrap_or_default()
+        } else {
+            req.meta.clone()
+        };
         meta.insert("interval".into(), req.interval_ms.to_string());
         meta.insert("timeout".into(), req.timeout_ms.to_string());
         // A stop runs with the parameters the resource was started with
@@ -448,6 +457,12 @@ impl Executor {
                 provider: req.provider.clone(),
                 agent: req.agent.clone(),
                 params: req.params.clone(),
+                meta: req
+                    .meta
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("notify_"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             };
             match (req.action.as_str(), res.rc) {
                 ("start" | "migrate_from", 0) => self.stop_params.set(&req.key, &started()),

@@ -23,6 +23,11 @@ pub struct Started {
     pub provider: Option<String>,
     pub agent: String,
     pub params: Attrs,
+    /// The meta attributes of its start (clone-max, notify, ... without
+    /// the per-notification `notify_*`): `ocf:linbit:drbd` refuses even a
+    /// probe without them.
+    #[serde(default)]
+    pub meta: Attrs,
 }
 
 impl Started {
@@ -44,7 +49,7 @@ impl Started {
             interval_ms: 0,
             timeout_ms: 20_000,
             params: self.params.clone(),
-            meta: Default::default(),
+            meta: self.meta.clone(),
             expected_rc,
             migrate_source: None,
             migrate_target: None,
@@ -192,6 +197,7 @@ mod tests {
             provider: Some("heartbeat".into()),
             agent: "IPaddr2".into(),
             params: [("ip".to_string(), "192.0.2.10".to_string())].into(),
+            meta: [("clone_max".to_string(), "2".to_string())].into(),
         };
         let s = StopParams::new(&dir);
         assert_eq!(s.get("vip"), None);
