@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use ha_scheduler::cib::read_cib;
 use ha_scheduler::model::{Membership, Resource, Role};
-use ha_scheduler::transition::Placement;
+use ha_scheduler::transition::{ActionKind, Placement};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples")
@@ -798,6 +798,36 @@ fn pending_operations_count_as_active() {
         assert_eq!(
             now.resources["rsc@node1"].role, role,
             "pending {task}: {now:?}"
+        );
+    }
+}
+
+/// `order ms-store_drbd:promote store_serv:start` (our users' NFS/Samba on
+/// DRBD): the group's starts wait for the promote (found by the VM lab:
+/// the filesystem was mounted on a Secondary).
+#[test]
+fn a_group_ordered_after_a_promote_starts_after_it() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/lab/scenarios/nfs/repro/promote-order-both-started.cib.xml"
+    );
+    let xml = std::fs::read_to_string(path).unwrap();
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let find = |kind: ActionKind, rsc: &str| {
+        t.actions
+            .iter()
+            .find(|a| a.kind == kind && a.rsc.as_deref().is_some_and(|r| r.starts_with(rsc)))
+            .map(|a| a.id)
+            .unwrap_or_else(|| panic!("no {kind:?} of {rsc}: {:?}", t.actions))
+    };
+    let promote = find(ActionKind::Promote, "store_drbd");
+    for member in ["store_fs", "nfs_fs", "store_ip", "nfsd", "samba"] {
+        let start = find(ActionKind::Start, member);
+        assert!(
+            t.edges.contains(&(promote, start)),
+            "no edge promote -> start {member}: {:?}",
+            t.edges
         );
     }
 }

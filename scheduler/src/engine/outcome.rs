@@ -280,6 +280,31 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
             }
         }
     }
+    // `first-action=promote then-action=start` (a group on the promoted
+    // copy of a promotable clone): the promote before the start.
+    let mut promotes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for a in &t.actions {
+        if let (ActionKind::Promote, Some(rsc)) = (&a.kind, a.rsc.as_deref()) {
+            promotes.entry(rsc).or_default().push(a.id);
+        }
+    }
+    let mut promote_edges = Vec::new();
+    for o in orders
+        .iter()
+        .filter(|o| o.first_action == "promote" && o.then_action == "start")
+    {
+        for a in o.firsts.iter().flat_map(|&f| w.leaves(f)) {
+            let Some(ps) = promotes.get(w.rscs[a].id.as_str()) else {
+                continue;
+            };
+            for b in w.leaves(o.then) {
+                if let Some(&y) = start_ids.get(&b) {
+                    promote_edges.extend(ps.iter().filter(|&&x| x != y).map(|&x| (x, y)));
+                }
+            }
+        }
+    }
+    t.edges.extend(promote_edges);
     t.edges.sort_unstable();
     t.edges.dedup();
 
