@@ -70,6 +70,21 @@ pub fn promotion_attribute(resource: &str) -> String {
     format!("master-{base}")
 }
 
+/// The local `ha-node`'s Admin service, reached with the node's own
+/// certificate (what the agents' tools and DRBD's handlers use).
+pub fn local_admin(
+    cfg: &NodeConfig,
+) -> Result<pb::admin_client::AdminClient<tonic::transport::Channel>, String> {
+    let tls = cfg.tls.files().client().map_err(|e| e.to_string())?;
+    let ch = Channels::new(tls)
+        .get(cfg.advertise())
+        .map_err(|e| e.to_string())?;
+    Ok(
+        pb::admin_client::AdminClient::new(ch)
+            .max_decoding_message_size(crate::gate::limits::REPLY),
+    )
+}
+
 /// Runs `crm_attribute` with `args` (argv, program name first).
 pub fn main(args: Vec<std::ffi::OsString>) -> std::process::ExitCode {
     let a = match Args::try_parse_from(args) {
@@ -135,16 +150,7 @@ async fn run(a: Args) -> Result<u8, (u8, String)> {
             )))
         }
     };
-    let tls = cfg
-        .tls
-        .files()
-        .client()
-        .map_err(|e| (EX_UNAVAILABLE, e.to_string()))?;
-    let ch = Channels::new(tls)
-        .get(cfg.advertise())
-        .map_err(|e| (EX_UNAVAILABLE, e.to_string()))?;
-    let mut client = pb::admin_client::AdminClient::new(ch)
-        .max_decoding_message_size(crate::gate::limits::REPLY);
+    let mut client = local_admin(&cfg).map_err(|e| (EX_UNAVAILABLE, e))?;
     if a.query || (a.update.is_none() && !a.delete) {
         let mut req = tonic::Request::new(pb::StatusRequest {});
         req.set_timeout(Duration::from_secs(10));

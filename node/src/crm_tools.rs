@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::NodeConfig;
-use crate::network::Channels;
 use crate::pb;
 
 /// The tools this module answers for, by program name.
@@ -158,16 +157,7 @@ fn status() -> Result<(serde_json::Value, NodeConfig), (u8, String)> {
         .build()
         .map_err(|e| unavailable(format!("cannot start the async runtime: {e}")))?;
     let v = rt.block_on(async {
-        let tls = cfg
-            .tls
-            .files()
-            .client()
-            .map_err(|e| unavailable(e.to_string()))?;
-        let ch = Channels::new(tls)
-            .get(cfg.advertise())
-            .map_err(|e| unavailable(e.to_string()))?;
-        let mut client = pb::admin_client::AdminClient::new(ch)
-            .max_decoding_message_size(crate::gate::limits::REPLY);
+        let mut client = crate::crm_attribute::local_admin(&cfg).map_err(unavailable)?;
         let mut req = tonic::Request::new(pb::StatusRequest {});
         req.set_timeout(Duration::from_secs(10));
         let st = client

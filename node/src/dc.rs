@@ -983,21 +983,14 @@ mod notify_tests {
             ns.history.insert("d".into(), history(rc));
             status.nodes.insert(n.into(), ns);
         }
-        let req = ExecRequest {
-            key: "d".into(),
+        let req = crate::stop_params::Started {
             class: "ocf".into(),
             provider: Some("linbit".into()),
             agent: "drbd".into(),
-            action: "start".into(),
-            interval_ms: 0,
-            timeout_ms: 20_000,
             params: BTreeMap::new(),
             meta: BTreeMap::new(),
-            expected_rc: 0,
-            migrate_source: None,
-            migrate_target: None,
-            dc_term: 0,
-        };
+        }
+        .request("d", "start", 0);
         let (nodes, meta) = notifications(&config, &status, "d:1", "n2", &req).unwrap();
         assert_eq!(nodes, ["n1", "n2"]);
         assert_eq!(meta["notify_operation"], "start");

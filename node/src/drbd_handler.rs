@@ -33,7 +33,6 @@ use ha_raft_store::{Command, Response, PROMOTION_FENCE_PREFIX};
 use ha_scheduler::model::{Config, Membership, Resource};
 
 use crate::config::NodeConfig;
-use crate::network::Channels;
 use crate::pb;
 
 /// The program name of the fence-peer handler.
@@ -173,12 +172,7 @@ impl Cluster {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_NODE_CONFIG));
         let cfg = NodeConfig::load(&path).map_err(|e| e.to_string())?;
-        let tls = cfg.tls.files().client().map_err(|e| e.to_string())?;
-        let ch = Channels::new(tls)
-            .get(cfg.advertise())
-            .map_err(|e| e.to_string())?;
-        let admin = pb::admin_client::AdminClient::new(ch)
-            .max_decoding_message_size(crate::gate::limits::REPLY);
+        let admin = crate::crm_attribute::local_admin(&cfg)?;
         Ok(Cluster { cfg, admin })
     }
 
