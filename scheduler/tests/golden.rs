@@ -831,3 +831,48 @@ fn a_group_ordered_after_a_promote_starts_after_it() {
         );
     }
 }
+
+/// The NFS-on-DRBD setup after a failover: node2 is Primary and runs the
+/// group, node1 came back Secondary and UpToDate (both `master-store_drbd`
+/// 10000). The group's `cli-prefer` (+INF on node1) reaches the promotion
+/// through the colocation with the promoted role, so, as in Pacemaker
+/// (`crm_simulate -S` on the same file: promoted node1, group on node1),
+/// DRBD is demoted on node2 and promoted on node1 and the group moves back.
+#[test]
+fn a_group_colocated_with_the_promoted_role_pulls_the_promotion_back() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/drbd-group-failback.xml");
+    let xml = std::fs::read_to_string(path).unwrap();
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let promoted: Vec<(&String, &Vec<String>)> = t
+        .placement
+        .resources
+        .iter()
+        .filter(|(k, r)| k.starts_with("store_drbd") && r.role == Role::Promoted)
+        .map(|(k, r)| (k, &r.nodes))
+        .collect();
+    assert_eq!(promoted.len(), 1, "{:?}", t.placement.resources);
+    assert_eq!(promoted[0].1, &["node1".to_string()]);
+    for m in ["store_fs", "nfs_fs", "store_ip", "nfsd", "samba"] {
+        assert_eq!(t.placement.resources[m].nodes, ["node1"], "{m}");
+        assert_eq!(
+            rsc_actions(&t, m),
+            ["start@node1 (place)", "stop@node2 (move)"],
+            "{m}"
+        );
+    }
+    let drbd: Vec<String> = t
+        .actions
+        .iter()
+        .filter(|a| {
+            a.rsc
+                .as_deref()
+                .is_some_and(|r| r.starts_with("store_drbd"))
+        })
+        .filter(|a| matches!(a.kind.name().as_str(), "promote" | "demote"))
+        .map(|a| format!("{}@{}", a.kind.name(), a.node))
+        .collect();
+    assert_eq!(drbd.len(), 2, "{drbd:?}");
+    assert!(drbd.contains(&"promote@node1".to_string()), "{drbd:?}");
+    assert!(drbd.contains(&"demote@node2".to_string()), "{drbd:?}");
+}

@@ -1185,6 +1185,72 @@ fn allocate_instance(
     chosen
 }
 
+/// Pacemaker's `sort_promotable_instances`: each placed instance's
+/// priority is added to the clone's own weight on its node; the
+/// preferences of what the promoted role is colocated with, and (non-negative,
+/// with influence) of what is colocated with the promoted role, are merged
+/// in; the result is the instance's sort index. So a group colocated with
+/// the promoted role pulls the promotion to the node it prefers (a
+/// `cli-prefer` of the group fails DRBD back with it).
+fn sort_promotable_instances(w: &mut World, clone: RscIx, insts: &[RscIx]) {
+    for &i in insts {
+        let Some(n) = w.rscs[i].assigned else {
+            continue;
+        };
+        let prio = w.rscs[i].sort_index;
+        if prio < 0 {
+            continue;
+        }
+        let cur = w.rscs[clone].allowed[n].unwrap_or(0);
+        w.rscs[clone].allowed[n] = Some(score::add(prio, cur));
+    }
+    // What the promoted role is colocated with (forward), then what is
+    // colocated with the promoted role (non-negative, with influence).
+    let links: Vec<(usize, bool)> = w.rscs[clone]
+        .this_with
+        .iter()
+        .map(|&c| (c, true))
+        .chain(w.rscs[clone].with_this.iter().map(|&c| (c, false)))
+        .collect();
+    for (c, forward) in links {
+        let col = w.colocs[c].clone();
+        let applies = if forward {
+            col.dependent_role == Some(Role::Promoted)
+        } else {
+            col.primary_role == Some(Role::Promoted) && has_influence(w, c)
+        };
+        if !applies || col.score == 0 {
+            continue;
+        }
+        let src = if forward { col.primary } else { col.dependent };
+        let table = w.rscs[clone].allowed.clone();
+        w.rscs[clone].allowed = merge_weights_dir(
+            w,
+            src,
+            table,
+            &col.node_attribute,
+            col.score as f64 / INFINITY as f64,
+            !forward,
+            forward,
+        );
+    }
+    for &i in insts {
+        let leaves = w.leaves(i);
+        let unmanaged = leaves.iter().any(|&l| !w.rscs[l].managed);
+        let promoted = leaves.iter().any(|&l| w.rscs[l].role == Role::Promoted);
+        if unmanaged && promoted {
+            w.rscs[i].sort_index = INFINITY;
+            continue;
+        }
+        let Some(n) = w.rscs[i].assigned else {
+            continue;
+        };
+        if w.rscs[i].sort_index >= 0 {
+            w.rscs[i].sort_index = w.rscs[clone].allowed[n].unwrap_or(0);
+        }
+    }
+}
+
 fn set_instance_roles(w: &mut World, clone: RscIx) {
     let insts = w.rscs[clone].children.clone();
     let no_quorum_freeze = !w.have_quorum && w.no_quorum_policy == NoQuorumPolicy::Freeze;
@@ -1250,13 +1316,32 @@ fn set_instance_roles(w: &mut World, clone: RscIx) {
         }
         w.rscs[i].sort_index = prio;
     }
+    // Pacemaker keeps an instance's promotion priority as its `priority`,
+    // which the instance comparison below breaks ties with.
+    for &i in &insts {
+        if w.rscs[i].assigned.is_some() {
+            w.rscs[i].priority = w.rscs[i].sort_index;
+        }
+    }
+    sort_promotable_instances(w, clone, &insts);
     let mut order = insts.clone();
     sort_instances(w, clone, &mut order);
+    let current_role = |w: &World, i: RscIx| {
+        w.leaves(i)
+            .iter()
+            // a current Started counts as Unpromoted (Pacemaker relabels it)
+            .map(|&l| match w.rscs[l].role {
+                Role::Started => Role::Unpromoted,
+                r => r,
+            })
+            .max()
+            .unwrap_or(Role::Stopped)
+    };
     order.sort_by(|&a, &b| {
         w.rscs[b]
             .sort_index
             .cmp(&w.rscs[a].sort_index)
-            .then((w.rscs[b].role == Role::Promoted).cmp(&(w.rscs[a].role == Role::Promoted)))
+            .then(current_role(w, b).cmp(&current_role(w, a)))
     });
     let mut promoted = 0usize;
     let mut per_node = vec![0usize; w.nodes.len()];
