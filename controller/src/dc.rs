@@ -598,6 +598,16 @@ impl Dc {
         out: &mut Vec<Effect>,
     ) {
         let busy = self.busy_resources(view);
+        // What is busy, by primitive: what is ordered after it waits, and a
+        // clone promotes only after all its instances started (Pacemaker's
+        // implicit clone start -> promote: while one instance's operation
+        // runs, its promotion scores are not all in).
+        let busy_bases: BTreeSet<&str> = if self.design.ordered_dispatch {
+            busy.iter().map(|b| instance_base(b)).collect()
+        } else {
+            BTreeSet::new()
+        };
+        let held = ordered_after(view.config, &busy_bases);
         let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
         for k in self.inflight.keys() {
             *per_node.entry(k.node.clone()).or_default() += 1;
@@ -609,6 +619,8 @@ impl Dc {
                 || self.retry_after.contains_key(&key)
                 || busy.contains(&key.rsc) && a.kind != ActionKind::Fence
                 || started.contains(&key.rsc) && a.kind != ActionKind::Fence
+                || held.contains(instance_base(&key.rsc)) && a.kind != ActionKind::Fence
+                || a.kind == ActionKind::Promote && busy_bases.contains(instance_base(&key.rsc))
             {
                 continue;
             }
@@ -661,6 +673,154 @@ pub fn ready_actions(t: &Transition) -> Vec<&Action> {
         .iter()
         .filter(|a| !blocked.contains(&a.id) && a.kind != ActionKind::Notify)
         .collect()
+}
+
+/// The primitive an instance name (`rsc`, `rsc:N`) belongs to.
+pub fn instance_base(rsc: &str) -> &str {
+    match rsc.rsplit_once(':') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        _ => rsc,
+    }
+}
+
+/// Which primitive must follow which: a group's member order and order
+/// constraints (pairs and sets; a group or clone named in one stands for
+/// its primitives). Kinds and actions are not told apart: waiting is always
+/// safe, only slower.
+pub struct OrderGraph<'a> {
+    next: BTreeMap<&'a str, BTreeSet<&'a str>>,
+}
+
+impl<'a> OrderGraph<'a> {
+    pub fn of(config: &'a Config) -> OrderGraph<'a> {
+        use ha_scheduler::model::{OrderForm, Resource};
+        fn walk<'a>(
+            r: &'a Resource,
+            prims_of: &mut BTreeMap<&'a str, Vec<&'a str>>,
+            next: &mut BTreeMap<&'a str, BTreeSet<&'a str>>,
+        ) {
+            let ids: Vec<&str> = primitives(r).iter().map(|p| p.id.as_str()).collect();
+            match r {
+                Resource::Primitive(p) => {
+                    prims_of.insert(&p.id, ids);
+                }
+                Resource::Group(g) => {
+                    let ordered = g
+                        .meta
+                        .get("ordered")
+                        .map(|v| ha_scheduler::cib::is_true(v))
+                        .unwrap_or(true);
+                    if ordered {
+                        for w in g.members.windows(2) {
+                            next.entry(&w[0].id).or_default().insert(&w[1].id);
+                        }
+                    }
+                    for m in &g.members {
+                        prims_of.insert(&m.id, vec![&m.id]);
+                    }
+                    prims_of.insert(&g.id, ids);
+                }
+                Resource::Clone(c) => {
+                    walk(&c.child, prims_of, next);
+                    prims_of.insert(&c.id, ids);
+                }
+            }
+        }
+        fn link<'a>(
+            next: &mut BTreeMap<&'a str, BTreeSet<&'a str>>,
+            from: &[&'a str],
+            to: &[&'a str],
+        ) {
+            for &f in from {
+                for &t in to {
+                    if f != t {
+                        next.entry(f).or_default().insert(t);
+                    }
+                }
+            }
+        }
+        let mut prims_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut next: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in &config.resources {
+            walk(r, &mut prims_of, &mut next);
+        }
+        let expand = |id: &str| -> Vec<&'a str> { prims_of.get(id).cloned().unwrap_or_default() };
+        for o in &config.constraints.orders {
+            match &o.form {
+                OrderForm::Pair { first, then, .. } => {
+                    link(&mut next, &expand(first), &expand(then));
+                }
+                OrderForm::Sets(sets) => {
+                    let mut prev: Option<Vec<&str>> = None;
+                    for set in sets {
+                        let members: Vec<Vec<&str>> =
+                            set.resources.iter().map(|id| expand(id)).collect();
+                        if set.sequential.unwrap_or(true) {
+                            for w in members.windows(2) {
+                                link(&mut next, &w[0], &w[1]);
+                            }
+                        }
+                        let all: Vec<&str> = members.concat();
+                        if let Some(p) = &prev {
+                            link(&mut next, p, &all);
+                        }
+                        prev = Some(all);
+                    }
+                }
+            }
+        }
+        OrderGraph { next }
+    }
+
+    /// The primitives `rsc` is ordered after (directly or through others).
+    pub fn before(&self, rsc: &str) -> BTreeSet<String> {
+        let mut prev: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (&f, ts) in &self.next {
+            for &t in ts {
+                prev.entry(t).or_default().push(f);
+            }
+        }
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut todo = vec![rsc];
+        let mut seen: BTreeSet<&str> = BTreeSet::from([rsc]);
+        while let Some(r) = todo.pop() {
+            for &f in prev.get(r).into_iter().flatten() {
+                found.insert(f.to_string());
+                if seen.insert(f) {
+                    todo.push(f);
+                }
+            }
+        }
+        found
+    }
+
+    /// The primitives ordered after (directly or through others) any of
+    /// `from` (primitive ids).
+    pub fn after<'b>(&self, from: impl IntoIterator<Item = &'b str>) -> BTreeSet<String> {
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<&str> = from.into_iter().collect();
+        let mut seen: BTreeSet<&str> = todo.iter().copied().collect();
+        while let Some(r) = todo.pop() {
+            for &t in self.next.get(r).into_iter().flatten() {
+                held.insert(t.to_string());
+                if seen.insert(t) {
+                    todo.push(t);
+                }
+            }
+        }
+        held
+    }
+}
+
+/// The primitives ordered after any of the `busy` primitives
+/// ([`OrderGraph`]; the graph is built only when something is busy). Their
+/// actions wait while a busy operation runs: the scheduler counts a pending
+/// start as done, so a plan made meanwhile would start what must follow it.
+pub fn ordered_after(config: &Config, busy: &BTreeSet<&str>) -> BTreeSet<String> {
+    if busy.is_empty() {
+        return BTreeSet::new();
+    }
+    OrderGraph::of(config).after(busy.iter().copied())
 }
 
 /// `stonith-enabled` (default true), as Pacemaker reads it.
@@ -943,29 +1103,10 @@ mod tests {
     fn a_plan_of_an_older_state_is_not_dispatched_and_dispatches_carry_the_term() {
         let (c, m) = (config(true), members());
         let s = online(&["n1", "n2"]);
-        let mut dc = Dc::new(Design::default(), DcSettings::default());
-        dc.step(0, Input::Tick, &view(&c, &s, &m, 5));
-        for n in ["n1", "n2"] {
-            dc.step(
-                10,
-                Input::InFlight {
-                    node: n.into(),
-                    boot: 1,
-                    ops: vec![],
-                },
-                &view(&c, &s, &m, 5),
-            );
-        }
+        let mut dc = collected_dc(Design::default(), &view(&c, &s, &m, 5));
         let t = ha_scheduler::schedule(&c, &s, 0);
         assert!(!t.actions.is_empty());
-        let e = dc.step(
-            20,
-            Input::Planned {
-                based_on: 4,
-                transition: t.clone(),
-            },
-            &view(&c, &s, &m, 5),
-        );
+        let e = dc.step(20, planned(4, &t), &view(&c, &s, &m, 5));
         assert!(
             !e.iter().any(|e| matches!(e, Effect::Dispatch { .. })),
             "{e:?}"
@@ -1019,13 +1160,9 @@ mod tests {
                 .filter(|e| matches!(e, Effect::Fence { .. }))
                 .count()
         };
-        let plan = |t: &Transition| Input::Planned {
-            based_on: 5,
-            transition: t.clone(),
-        };
-        assert_eq!(fences(&dc.step(20, plan(&t), &v)), 0);
-        assert_eq!(fences(&dc.step(4000, plan(&t), &v)), 0);
-        let e = dc.step(5020, plan(&t), &v);
+        assert_eq!(fences(&dc.step(20, planned(5, &t), &v)), 0);
+        assert_eq!(fences(&dc.step(4000, planned(5, &t), &v)), 0);
+        let e = dc.step(5020, planned(5, &t), &v);
         assert_eq!(
             e.iter()
                 .filter(|e| matches!(e, Effect::Fence { .. }))
@@ -1036,5 +1173,211 @@ mod tests {
                 target: "n2".into()
             }]
         );
+    }
+
+    /// The scheduler's plan `t`, made from state version `based_on`.
+    fn planned(based_on: u64, t: &Transition) -> Input {
+        Input::Planned {
+            based_on,
+            transition: t.clone(),
+        }
+    }
+
+    /// A DC of `design` that both members answered (nothing in flight), at t=10.
+    fn collected_dc(design: Design, v: &View<'_>) -> Dc {
+        let mut dc = Dc::new(design, DcSettings::default());
+        dc.step(0, Input::Tick, v);
+        for n in ["n1", "n2"] {
+            dc.step(
+                10,
+                Input::InFlight {
+                    node: n.into(),
+                    boot: 1,
+                    ops: vec![],
+                },
+                v,
+            );
+        }
+        dc
+    }
+
+    /// A group's first member has a pending start (recorded before its
+    /// agent runs): the scheduler counts it as started and plans the rest
+    /// of the group; the DC must not dispatch them until it finished.
+    #[test]
+    fn a_group_member_waits_while_the_member_before_it_starts() {
+        let c = ha_scheduler::crm::read_crm(
+            "node n1\nnode n2\nprimitive a ocf:heartbeat:Dummy\nprimitive b ocf:heartbeat:Dummy\n\
+             primitive c ocf:heartbeat:Dummy\nprimitive d ocf:heartbeat:Dummy\n\
+             group g a b\norder d-after-c inf: c d\nlocation g-pref g 100: n1\n\
+             location cd-pref c 100: n1\nlocation d-pref d 100: n1\n\
+             property stonith-enabled=false\n",
+        )
+        .expect("config");
+        let m = members();
+        let mut s = online(&["n1", "n2"]);
+        s.have_quorum = true;
+        // Every resource probed (not running) on both nodes; a and c's
+        // starts on n1 begun, not finished.
+        let history = |rsc: &str, pending: bool| {
+            let mut ops = vec![ha_scheduler::model::OpRecord {
+                id: format!("{rsc}_monitor_0"),
+                operation: "monitor".into(),
+                call_id: 1,
+                rc: 7,
+                expected_rc: Some(7),
+                ..Default::default()
+            }];
+            if pending {
+                ops.push(ha_scheduler::model::OpRecord {
+                    id: format!("{rsc}_last_0"),
+                    operation: "start".into(),
+                    call_id: 2,
+                    rc: RC_PENDING,
+                    op_status: OP_STATUS_PENDING,
+                    ..Default::default()
+                });
+            }
+            ha_scheduler::model::ResourceHistory {
+                class: "ocf".into(),
+                provider: Some("heartbeat".into()),
+                agent: "Dummy".into(),
+                ops,
+            }
+        };
+        for (node, ns) in s.nodes.iter_mut() {
+            for rsc in ["a", "b", "c", "d"] {
+                let pending = node == "n1" && (rsc == "a" || rsc == "c");
+                ns.history.insert(rsc.into(), history(rsc, pending));
+            }
+        }
+        let t = ha_scheduler::schedule(&c, &s, 0);
+        let plan: Vec<String> = t
+            .actions
+            .iter()
+            .map(|a| format!("{}_{}", a.kind.name(), a.rsc.clone().unwrap_or_default()))
+            .collect();
+        assert!(
+            plan.contains(&"start_b".to_string()),
+            "{plan:?} {:?} {:?}",
+            t.placement,
+            t.notes
+        );
+        assert!(plan.contains(&"start_d".to_string()), "{plan:?}");
+        let dispatched = |design: Design| {
+            let mut dc = collected_dc(design, &view(&c, &s, &m, 5));
+            let e = dc.step(20, planned(5, &t), &view(&c, &s, &m, 5));
+            let mut d: Vec<String> = e
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::Dispatch { action, .. } => Some(format!(
+                        "{}_{}",
+                        action.kind.name(),
+                        action.rsc.clone().unwrap_or_default()
+                    )),
+                    _ => None,
+                })
+                .filter(|k| k.starts_with("start_"))
+                .collect();
+            d.sort();
+            d
+        };
+        assert_eq!(dispatched(Design::default()), Vec::<String>::new());
+        let open = Design::without("ordered_dispatch").expect("mechanism");
+        assert_eq!(dispatched(open), vec!["start_b", "start_d"]);
+    }
+
+    /// node1's instance started and set its promotion score; node2's start
+    /// is pending (its score not in yet): the scheduler promotes node1's
+    /// instance, the DC waits until node2's start finished (Pacemaker
+    /// promotes a clone after all its instances started).
+    #[test]
+    fn a_clone_is_not_promoted_while_one_of_its_instances_starts() {
+        let c = ha_scheduler::crm::read_crm(
+            "node n1\nnode n2\nprimitive t ocf:pacemaker:Stateful\n\
+             clone ms t meta promotable=true promoted-max=1\nproperty stonith-enabled=false\n",
+        )
+        .expect("config");
+        let m = members();
+        let mut s = online(&["n1", "n2"]);
+        s.have_quorum = true;
+        let op = |operation: &str, call_id: i64, rc: i32, op_status: i32| {
+            ha_scheduler::model::OpRecord {
+                id: format!("t_{operation}_{call_id}"),
+                operation: operation.into(),
+                call_id,
+                rc,
+                expected_rc: Some(if operation == "monitor" { 7 } else { 0 }),
+                op_status,
+                ..Default::default()
+            }
+        };
+        for (node, last) in [
+            ("n1", op("start", 2, 0, 0)),
+            ("n2", op("start", 2, RC_PENDING, OP_STATUS_PENDING)),
+        ] {
+            let ns = s.nodes.get_mut(node).expect("node");
+            ns.history.insert(
+                "t".into(),
+                ha_scheduler::model::ResourceHistory {
+                    class: "ocf".into(),
+                    provider: Some("pacemaker".into()),
+                    agent: "Stateful".into(),
+                    ops: vec![op("monitor", 1, 7, 0), last],
+                },
+            );
+        }
+        s.nodes
+            .get_mut("n1")
+            .expect("n1")
+            .transient_attributes
+            .insert("master-t".into(), "5".into());
+        let t = ha_scheduler::schedule(&c, &s, 0);
+        assert!(
+            t.actions.iter().any(|a| a.kind == ActionKind::Promote),
+            "{:?}",
+            t.actions
+        );
+        let promotes = |design: Design| {
+            let mut dc = collected_dc(design, &view(&c, &s, &m, 5));
+            dc.step(
+                20,
+                planned(5, &t),
+                &view(&c, &s, &m, 5),
+            )
+            .iter()
+            .filter(|e| matches!(e, Effect::Dispatch { action, .. } if action.kind == ActionKind::Promote))
+            .count()
+        };
+        assert_eq!(promotes(Design::default()), 0);
+        let open = Design::without("ordered_dispatch").expect("mechanism");
+        assert_eq!(promotes(open), 1);
+    }
+
+    #[test]
+    fn ordered_after_follows_groups_orders_and_sets_through_clones() {
+        let c = ha_scheduler::crm::read_crm(
+            "node n1\nprimitive p ocf:linbit:drbd\nclone ms p meta promotable=true\n\
+             primitive fs ocf:heartbeat:Dummy\nprimitive ip ocf:heartbeat:Dummy\n\
+             group serv fs ip\nprimitive x ocf:heartbeat:Dummy\nprimitive y ocf:heartbeat:Dummy\n\
+             primitive z ocf:heartbeat:Dummy\n\
+             order serv-after-ms inf: ms:promote serv:start\norder xyz inf: ip ( x y ) z\n",
+        )
+        .expect("config");
+        let held = |busy: &[&str]| -> Vec<String> {
+            let b: BTreeSet<&str> = busy.iter().map(|s| instance_base(s)).collect();
+            ordered_after(&c, &b).into_iter().collect()
+        };
+        assert_eq!(held(&["p:1"]), vec!["fs", "ip", "x", "y", "z"]);
+        assert_eq!(held(&["fs"]), vec!["ip", "x", "y", "z"]);
+        assert_eq!(held(&["x"]), vec!["z"]);
+        assert_eq!(held(&["z"]), Vec::<String>::new());
+        assert_eq!(held(&["fence:n1"]), Vec::<String>::new());
+        // The reverse: what a primitive waits for.
+        let graph = OrderGraph::of(&c);
+        let before = |r: &str| -> Vec<String> { graph.before(r).into_iter().collect() };
+        assert_eq!(before("z"), vec!["fs", "ip", "p", "x", "y"]);
+        assert_eq!(before("ip"), vec!["fs", "p"]);
+        assert_eq!(before("p"), Vec::<String>::new());
     }
 }

@@ -61,6 +61,13 @@ pub struct Design {
     /// The scheduler runs off the runtime and clone counts are bounded by
     /// validation. (Hole 8.)
     pub scheduler_off_runtime: bool,
+    /// An action on a resource ordered after (order constraint, group) one
+    /// with an operation in flight or pending waits for that operation:
+    /// the scheduler counts a pending start as done, so a plan made while
+    /// a group member starts would start the next member with it. (Hole 9,
+    /// found by the VM lab: a filesystem mounted while its group's first
+    /// member still started.)
+    pub ordered_dispatch: bool,
 }
 
 impl Default for Design {
@@ -74,6 +81,7 @@ impl Default for Design {
             commands_bound_to_node: true,
             agreed_tie_break: true,
             scheduler_off_runtime: true,
+            ordered_dispatch: true,
         }
     }
 }
@@ -90,6 +98,7 @@ impl Design {
             commands_bound_to_node: false,
             agreed_tie_break: false,
             scheduler_off_runtime: false,
+            ordered_dispatch: false,
         }
     }
 
@@ -105,6 +114,7 @@ impl Design {
             "commands_bound_to_node" => &mut d.commands_bound_to_node,
             "agreed_tie_break" => &mut d.agreed_tie_break,
             "scheduler_off_runtime" => &mut d.scheduler_off_runtime,
+            "ordered_dispatch" => &mut d.ordered_dispatch,
             _ => return None,
         };
         *f = false;

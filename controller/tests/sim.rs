@@ -39,13 +39,14 @@ fn every_named_scenario_holds_under_the_design() {
 
 /// The scenarios whose hole the simulator reproduces without the mechanism
 /// (the other two are shown by real-process and unit tests; see README).
-const REPRODUCED: [&str; 6] = [
+const REPRODUCED: [&str; 7] = [
     "stale-dc-writes",
     "orphans-keep-running",
     "two-node-double-takeover",
     "quorum-loss-without-stonith",
     "node-cert-writes-fencing",
     "scheduler-blocks-runtime",
+    "group-start-pending",
 ];
 
 #[test]

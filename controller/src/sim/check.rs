@@ -24,8 +24,12 @@ pub enum Invariant {
     OnlyCurrentDc = 7,
     /// 9. A resource not in the configuration is not left running.
     OrphansStop = 9,
-    /// Once quiet, every configured primitive runs (on one node).
-    StatusAgrees = 10,
+    /// 10. A resource ordered after another (group, order constraint)
+    ///     begins its start only once that one's start has finished.
+    OrderedStart = 10,
+    /// The simulator's own (not in ARCHITECTURE.md): once quiet, every
+    /// configured primitive runs (on one node).
+    StatusAgrees = 11,
 }
 
 /// One broken invariant, when and why.

@@ -434,6 +434,14 @@ fn base_config(two_node: bool, stonith: bool) -> Config {
         let pref = (i - 1) % nodes + 1;
         text.push_str(&format!("location r{i}-pref r{i} 100: n{pref}\n"));
     }
+    // A group (its members start in order) on the last node.
+    text.push_str(&format!(
+        "primitive g1 ocf:heartbeat:Dummy op monitor interval=2s timeout=10s \
+         op start timeout=15s op stop timeout=5s\n\
+         primitive g2 ocf:heartbeat:Dummy op monitor interval=2s timeout=10s \
+         op start timeout=15s op stop timeout=5s\n\
+         group g g1 g2\nlocation g-pref g 100: n{nodes}\n"
+    ));
     text.push_str(
         "primitive st ocf:pacemaker:Stateful op monitor interval=3s role=Promoted timeout=10s \
          op monitor interval=4s role=Unpromoted timeout=10s op stop timeout=5s\n\
@@ -445,6 +453,19 @@ fn base_config(two_node: bool, stonith: bool) -> Config {
          rsc_defaults resource-stickiness=10\n"
     ));
     ha_scheduler::crm::read_crm(&text).unwrap_or_default()
+}
+
+/// `p` and, when it is a group member, the members before it.
+fn members_up_to(c: &Config, p: &str) -> Vec<String> {
+    use ha_scheduler::model::Resource;
+    for r in &c.resources {
+        if let Resource::Group(g) = r {
+            if let Some(i) = g.members.iter().position(|m| m.id == p) {
+                return g.members[..=i].iter().map(|m| m.id.clone()).collect();
+            }
+        }
+    }
+    vec![p.to_string()]
 }
 
 fn primitive_ids(c: &Config, out: &mut BTreeSet<String>) {
@@ -2198,6 +2219,7 @@ impl Sim {
             ActionKind::Start => {
                 // A start in progress may already have the service half up.
                 self.check_start_elsewhere(i, rsc);
+                self.check_ordered_start(i, rsc);
                 self.nodes[i].agents.insert(rsc.to_string(), Agent::Active);
                 if hang {
                     (OP_TIMEOUT_MS, 1, 2)
@@ -2224,6 +2246,29 @@ impl Sim {
                 op_status,
             },
         );
+    }
+
+    /// What `rsc` is ordered after must have finished starting (its agent
+    /// active, no start of it running) when `rsc`'s agent begins its start.
+    fn check_ordered_start(&mut self, i: usize, rsc: &str) {
+        let before = crate::dc::OrderGraph::of(&self.nodes[i].state.config).before(rsc);
+        for p in before {
+            let starting = self.nodes.iter().position(|n| {
+                n.powered
+                    && n.exec
+                        .running
+                        .get(&p)
+                        .is_some_and(|r| r.began && r.action.kind == ActionKind::Start)
+            });
+            if let Some(j) = starting {
+                let what = format!(
+                    "{rsc} starts on n{} while {p}, ordered before it, is still starting on n{}",
+                    i + 1,
+                    j + 1
+                );
+                self.violate(Invariant::OrderedStart, rsc.to_string(), what);
+            }
+        }
     }
 
     fn check_start_elsewhere(&mut self, i: usize, rsc: &str) {
@@ -2825,14 +2870,18 @@ impl Sim {
                 })
                 .collect();
             // Failures ban a resource from a node until cleanup, as in
-            // Pacemaker: only a resource some healthy node may run counts.
+            // Pacemaker (a group member also where a member before it
+            // failed): only a resource some healthy node may run counts.
             let status = &self.nodes[l].state.status;
+            let needs = members_up_to(&config, p);
             let runnable = (0..self.nodes.len()).any(|i| {
                 self.alive(i)
                     && status.nodes.get(&self.nodes[i].name).is_none_or(|ns| {
-                        !ns.transient_attributes
-                            .keys()
-                            .any(|k| k.starts_with(&format!("fail-count-{p}#")))
+                        !ns.transient_attributes.keys().any(|k| {
+                            needs
+                                .iter()
+                                .any(|m| k.starts_with(&format!("fail-count-{m}#")))
+                        })
                     })
             });
             if on.is_empty() && runnable {

@@ -29,8 +29,8 @@ fn spec(design: Design, seed: u64, two_node: bool, stonith: bool) -> Spec {
     }
 }
 
-/// The eight holes of issue 12.
-pub const SCENARIOS: [Scenario; 8] = [
+/// The eight holes of issue 12 and the ninth the VM lab found.
+pub const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "stale-dc-writes",
         mechanism: "fencing_tokens",
@@ -128,6 +128,17 @@ pub const SCENARIOS: [Scenario; 8] = [
         spec: |d, seed| {
             let mut s = spec(d, seed, false, true);
             s.faults.push((8_000, Fault::HugeClone));
+            s
+        },
+    },
+    Scenario {
+        name: "group-start-pending",
+        mechanism: "ordered_dispatch",
+        what: "a group moved to a node whose agents are slow (12 s starts): its second member starts only after the first",
+        spec: |d, seed| {
+            let mut s = spec(d, seed, false, true);
+            s.faults.push((6_000, Fault::AgentSlow { node: 0, ms: 30_000 }));
+            s.faults.push((6_100, Fault::Move { rsc: "g".into(), to: 0 }));
             s
         },
     },
