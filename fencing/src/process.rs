@@ -76,7 +76,19 @@ pub(crate) async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    // "Text file busy": a program written a moment ago can still be open
+    // for writing in a child another thread forked before it execs (seen
+    // with freshly written test scripts); it passes within milliseconds.
+    let mut attempts = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            r => break r.map_err(RunError::Spawn)?,
+        }
+    };
     let mut killer = GroupKiller(child.id().and_then(|p| i32::try_from(p).ok()));
 
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {

@@ -238,6 +238,7 @@ pub async fn run(
             loop {
                 match node.propose(cmd.clone()).await {
                     Ok(ApplyResponse::Applied(_)) => {
+                        executor.set_joined();
                         // What this node had started (an earlier run of the
                         // daemon included) is probed: an orphan is seen.
                         executor.probe_started().await;
@@ -331,14 +332,9 @@ fn agent_env(cfg: &NodeConfig) -> Result<crate::agent::AgentEnv, DaemonError> {
     for dir in [&state_dir, &sbin_dir] {
         ha_raft_store::private::create_dir(dir).map_err(|e| io(&dir.display().to_string(), e))?;
     }
-    let exe = std::env::current_exe().map_err(|e| io("the path of ha-node", e))?;
     // Re-executed after its binary was replaced (two_node::restart_process):
     // link the binary now at that path, not the deleted image.
-    let exe = exe
-        .to_str()
-        .and_then(|p| p.strip_suffix(" (deleted)"))
-        .map(std::path::PathBuf::from)
-        .unwrap_or(exe);
+    let exe = crate::two_node::binary_path().map_err(|e| io("the path of ha-node", e))?;
     for tool in std::iter::once(&"crm_attribute").chain(crate::crm_tools::TOOLS) {
         let link = sbin_dir.join(tool);
         let _ = std::fs::remove_file(&link);
@@ -765,10 +761,7 @@ impl Node {
                         }));
                         continue;
                     }
-                    let expected = op.expected_rc.unwrap_or(0);
-                    let probe_not_running =
-                        op.operation == "monitor" && op.interval_ms == 0 && op.rc == 7;
-                    if (op.rc != expected && !probe_not_running) || op.op_status > 1 {
+                    if is_failed_action(op) {
                         failed.push(json!({
                             "resource": rsc, "node": node, "operation": op.operation,
                             "interval_ms": op.interval_ms, "rc": op.rc, "op_status": op.op_status,
@@ -1534,5 +1527,54 @@ impl pb::membership_server::Membership for MembershipService {
         let r = request.into_inner();
         self.node.remove_member(&r.name, role == Role::Node).await?;
         Ok(Response::new(pb::RemoveMemberReply {}))
+    }
+}
+
+/// Whether a recorded result is a failed action (`hactl status`'s "Failed
+/// Resource Actions"): not what was expected, or not done. A probe finds a
+/// resource stopped (7), running (0) or promoted (8): each is an answer, not
+/// a failure (Pacemaker's "probe found it active").
+pub fn is_failed_action(op: &ha_scheduler::model::OpRecord) -> bool {
+    let expected = op.expected_rc.unwrap_or(0);
+    let probe_answer =
+        op.operation == "monitor" && op.interval_ms == 0 && matches!(op.rc, 0 | 7 | 8);
+    (op.rc != expected && !probe_answer) || op.op_status > 1
+}
+
+#[cfg(test)]
+mod failed_action_tests {
+    use super::is_failed_action;
+    use ha_scheduler::model::OpRecord;
+
+    fn op(operation: &str, interval_ms: u64, rc: i32, expected: i32, op_status: i32) -> OpRecord {
+        OpRecord {
+            operation: operation.into(),
+            interval_ms,
+            rc,
+            expected_rc: Some(expected),
+            op_status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_probe_that_finds_a_resource_active_is_not_a_failure() {
+        for rc in [0, 7, 8] {
+            assert!(
+                !is_failed_action(&op("monitor", 0, rc, 7, 0)),
+                "probe rc {rc}"
+            );
+        }
+        assert!(is_failed_action(&op("monitor", 0, 1, 7, 0)), "probe rc 1");
+        assert!(
+            is_failed_action(&op("monitor", 0, 7, 7, 2)),
+            "probe timed out"
+        );
+        assert!(
+            is_failed_action(&op("monitor", 10_000, 7, 0, 0)),
+            "recurring monitor 7"
+        );
+        assert!(is_failed_action(&op("start", 0, 1, 0, 0)), "start rc 1");
+        assert!(!is_failed_action(&op("start", 0, 0, 0, 0)), "start ok");
     }
 }

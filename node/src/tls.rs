@@ -66,6 +66,8 @@ pub enum TlsError {
     },
     #[error("the peer's certificate cannot be parsed: {0}")]
     Parse(String),
+    #[error("{path}: {why}")]
+    BadPem { path: PathBuf, why: String },
 }
 
 /// A certificate and its private key, PEM.
@@ -219,13 +221,51 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Reads a PEM certificate file and checks it holds a certificate (an
+/// empty or truncated file, as a power cut can leave, is named here instead
+/// of failing later as a bare TLS "transport error").
+fn read_cert(path: &Path) -> Result<String, TlsError> {
+    let pem = read(path)?;
+    pem_to_der(&pem).map_err(|e| TlsError::BadPem {
+        path: path.to_path_buf(),
+        why: match e {
+            TlsError::Parse(why) if pem.trim().is_empty() => {
+                format!("empty file, no PEM certificate ({why})")
+            }
+            TlsError::Parse(why) => format!("no PEM certificate: {why}"),
+            other => other.to_string(),
+        },
+    })?;
+    Ok(pem)
+}
+
+/// Reads a PEM private key file and checks it holds a private key block.
+fn read_key(path: &Path) -> Result<String, TlsError> {
+    let pem = read(path)?;
+    let ok = pem.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("-----BEGIN ") && l.ends_with("PRIVATE KEY-----")
+    });
+    if !ok {
+        return Err(TlsError::BadPem {
+            path: path.to_path_buf(),
+            why: if pem.trim().is_empty() {
+                "empty file, no PEM private key".into()
+            } else {
+                "no PEM private key block".into()
+            },
+        });
+    }
+    Ok(pem)
+}
+
 impl TlsFiles {
     /// Server side: present the node certificate, require a client
     /// certificate of the cluster CA.
     pub fn server(&self) -> Result<ServerTlsConfig, TlsError> {
-        let ca = read(&self.ca)?;
-        let cert = read(&self.cert)?;
-        let key = read(&self.key)?;
+        let ca = read_cert(&self.ca)?;
+        let cert = read_cert(&self.cert)?;
+        let key = read_key(&self.key)?;
         // A client certificate is checked against the cluster CA when given;
         // every service but `Join` refuses a caller without one.
         Ok(ServerTlsConfig::new()
@@ -236,9 +276,9 @@ impl TlsFiles {
 
     /// Client side: trust only the cluster CA, present our certificate.
     pub fn client(&self) -> Result<ClientTlsConfig, TlsError> {
-        let ca = read(&self.ca)?;
-        let cert = read(&self.cert)?;
-        let key = read(&self.key)?;
+        let ca = read_cert(&self.ca)?;
+        let cert = read_cert(&self.cert)?;
+        let key = read_key(&self.key)?;
         Ok(ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca))
             .identity(Identity::from_pem(cert, key))
@@ -268,5 +308,34 @@ mod tests {
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && eku.client_auth);
         assert_eq!(fingerprint(&ca.cert_pem).unwrap().len(), 64);
+    }
+
+    /// A power cut can leave the admin's PEM files empty (seen in the VM
+    /// lab): the error names the file and says what is wrong with it.
+    #[test]
+    fn empty_or_wrong_pem_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = create_ca("t").unwrap();
+        let c = issue_client(&ca, "admin", Role::Admin).unwrap();
+        let files = TlsFiles {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("admin.pem"),
+            key: dir.path().join("admin.key"),
+        };
+        write(&files.ca, &ca.cert_pem).unwrap();
+        write(&files.cert, "").unwrap();
+        write(&files.key, &c.key_pem).unwrap();
+        let e = files.client().unwrap_err().to_string();
+        assert!(e.contains("admin.pem") && e.contains("empty file"), "{e}");
+        write(&files.cert, &c.cert_pem).unwrap();
+        write(&files.key, &c.cert_pem).unwrap();
+        let e = files.client().unwrap_err().to_string();
+        assert!(
+            e.contains("admin.key") && e.contains("no PEM private key"),
+            "{e}"
+        );
+        write(&files.key, &c.key_pem).unwrap();
+        assert!(files.client().is_ok());
+        assert!(files.server().is_ok());
     }
 }

@@ -224,16 +224,33 @@ pub fn restart_process() -> std::io::Error {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| "ha-node".into());
     let rest: Vec<std::ffi::OsString> = args.collect();
-    let image = Path::new("/proc/self/exe");
-    let exe = if image.exists() {
-        image.to_path_buf()
-    } else {
-        match std::env::current_exe() {
-            Ok(e) => e,
-            Err(e) => return e,
-        }
-    };
-    std::process::Command::new(exe).arg0(arg0).args(rest).exec()
+    // The image first; then the path it was started from (a replaced
+    // binary there is the upgrade).
+    let mut candidates = vec![PathBuf::from("/proc/self/exe")];
+    if let Ok(e) = binary_path() {
+        candidates.push(e);
+    }
+    let mut errors = Vec::new();
+    for exe in candidates {
+        let e = std::process::Command::new(&exe)
+            .arg0(&arg0)
+            .args(&rest)
+            .exec();
+        errors.push(format!("{}: {e}", exe.display()));
+    }
+    std::io::Error::other(errors.join("; "))
+}
+
+/// The path this process's binary was started from: `current_exe` without
+/// the " (deleted)" Linux appends once that file was replaced or removed
+/// (a binary installed there since is the one to run or link).
+pub fn binary_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .to_str()
+        .and_then(|p| p.strip_suffix(" (deleted)"))
+        .map(PathBuf::from)
+        .unwrap_or(exe))
 }
 
 /// A gap between the watcher's ticks longer than this means this process
@@ -283,7 +300,11 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
             continue;
         };
         if peer_alive(&node, peer_id) {
-            node.peer_seen.store(true, Ordering::SeqCst);
+            if !node.peer_seen.swap(true, Ordering::SeqCst) {
+                // The wait_for_all note is over (it stayed in the status of
+                // a node whose peer had long answered: VM lab).
+                set_state(&node, None);
+            }
             let record = survivor_record(&data_dir);
             if record.exists() {
                 // The peer is a voter again: this node is no longer the
@@ -556,13 +577,24 @@ pub async fn check_still_member(node: Node, data_dir: PathBuf) {
     let start = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if node.raft.metrics().borrow().current_leader.is_some() {
-            if start.elapsed() > Duration::from_secs(30) {
+        // A leader elsewhere counts this node in. This node as the leader
+        // does not: after a power cut openraft restores the committed
+        // leadership of a node that led, and the peer that fenced it and
+        // went on alone refuses its appends at the transport (VM lab: a
+        // fenced DC came back "leading" and never asked).
+        let leader = node.raft.metrics().borrow().current_leader;
+        // Once a leader is known, the check ends after 30 s.
+        let done = leader.is_some() && start.elapsed() > Duration::from_secs(30);
+        if leader.is_some() && leader != Some(node.id) {
+            if done {
                 return;
             }
             continue;
         }
         let Some((peer_id, peer, addr)) = peer_of(&node) else {
+            if done {
+                return; // leading alone (a one-node cluster, a two-node survivor)
+            }
             continue;
         };
         match node.is_member_at(&addr, &node.name).await {
@@ -582,7 +614,12 @@ pub async fn check_still_member(node: Node, data_dir: PathBuf) {
                 let e = restart_process();
                 tracing::error!("cannot restart to rejoin: {e}");
             }
-            Ok(true) => node.peer_seen.store(true, Ordering::SeqCst),
+            Ok(true) => {
+                node.peer_seen.store(true, Ordering::SeqCst);
+                if done {
+                    return;
+                }
+            }
             Err(e) => tracing::debug!("membership check at {peer}: {e}"),
         }
     }

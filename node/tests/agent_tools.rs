@@ -138,8 +138,9 @@ fn drbd_agent_tools_answer_as_pacemakers() {
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "node1 {s1:?} node2 {s2:?} locate {located:?}; status {}\n{}",
+            "node1 {s1:?} node2 {s2:?} locate {located:?}; status {}\n{}\n{}",
             stdout(&c.hactl(&["status"])),
+            stdout(&c.hactl(&["status", "--output", "json"])),
             logs(&c)
         );
         std::thread::sleep(Duration::from_millis(200));

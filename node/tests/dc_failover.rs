@@ -224,7 +224,20 @@ fn paused_dc(stonith: bool) {
         t0.elapsed()
     );
     assert!(samples > 20, "too few status samples: {samples}");
-    let violations = violations.lock().unwrap();
+    let mut violations = violations.lock().unwrap();
+    // A follower whose own quorum lease ran out before the new leader was
+    // elected (a slow election on a loaded machine) stops its resources and
+    // rejoins, which wipes its history by design (no-quorum-policy=stop):
+    // not a write of the deposed DC.
+    for n in &c.names {
+        if log_of(&c, n).contains("no quorum: stopping this node's resources") {
+            let before = violations.len();
+            violations.retain(|v| !v.starts_with(&format!("{n}'s history went from")));
+            if violations.len() < before {
+                eprintln!("{n} lost quorum itself (its lease) and rejoined: its history reset is not counted");
+            }
+        }
+    }
     if !violations.is_empty() {
         // What each node said about quorum, losses and rejoins: a follower
         // whose lease ran out before the new leader was elected (a slow
@@ -491,8 +504,21 @@ fn a_node_certificate_proposes_only_for_its_own_node() {
         assert_eq!(e.code(), tonic::Code::PermissionDenied, "{cmd:?}: {e}");
         eprintln!("refused: {}", e.message());
     }
-    assert!(matches!(propose(attr("node1")), Ok(Response::Applied(_))));
-    let v = status(&c).unwrap();
+    // node1's own attribute goes through. Its own startup `Joined` (which
+    // wipes its transient attributes, by design) may still be on its way
+    // when "all online" holds (the DC's `Joined` made it online): seen in
+    // CI once. So the attribute is proposed again until it is seen.
+    let start = Instant::now();
+    let v = loop {
+        assert!(matches!(propose(attr("node1")), Ok(Response::Applied(_))));
+        std::thread::sleep(Duration::from_millis(500));
+        let v = status(&c).unwrap();
+        if v["node_attributes"]["node1"]["transient"]["probe-me"] == "1"
+            || start.elapsed() > Duration::from_secs(20)
+        {
+            break v;
+        }
+    };
     assert_eq!(membership(&v, "node2"), "online", "{v:#}");
     assert_eq!(v["fencing_history"], serde_json::json!([]), "{v:#}");
     assert_eq!(

