@@ -125,7 +125,7 @@ stage "system packages" ensure_packages || true
 stage "toolchain" cargo_versions || true
 stage "cargo fmt --check" cargo fmt --all -- --check || true
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
-stage "cargo test" cargo test --workspace || true
+stage "cargo test" cargo test --workspace --no-fail-fast || true
 stage "controller is pure" controller_is_pure || true
 stage "simulator scenarios" scripts/sim.sh --scenarios || true
 stage "simulator random schedules" sim_random || true
@@ -162,13 +162,15 @@ lab_tier() {
   # shellcheck disable=SC2086
   scripts/lab.sh "${HA_LAB_SCENARIO:-$lab_default}" ${HA_LAB_ARGS-$lab_default_args}
 }
-lab_default=smoke
-lab_default_args=
+# nfs-failover with 2 power cuts (the whole NFS/Samba-on-DRBD setup, ~10 min);
+# HA_LAB_SCENARIO=smoke HA_LAB_ARGS= for the quick check of the parts.
+lab_default=nfs-failover
+lab_default_args="--cuts 2"
 if [ "${HA_LAB:-1}" = 0 ]; then
   echo; echo "==================== VM lab ===================="
   echo "---- VM lab: not run (HA_LAB=0)"
 elif [ "$built" = 1 ]; then
-  stage "VM lab ($lab_default)" lab_tier || true
+  stage "VM lab (${HA_LAB_SCENARIO:-$lab_default} ${HA_LAB_ARGS-$lab_default_args})" lab_tier || true
 else
   skip "VM lab" "needs the release build"
 fi

@@ -85,23 +85,34 @@ lab_die() {
 
 # ---------------------------------------------------------------- build ---
 
-lab__host_packages() {
-    local need=() cmd pkg
+lab__host_missing() {
+    local cmd
     for cmd in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap qemu-img:qemu-utils \
         ipmi_sim:openipmi ipmitool:ipmitool mke2fs:e2fsprogs ssh:openssh-client timeout:coreutils \
         ss:iproute2 flock:util-linux; do
-        command -v "${cmd%%:*}" > /dev/null 2>&1 || need+=("${cmd#*:}")
+        command -v "${cmd%%:*}" > /dev/null 2>&1 || echo "${cmd#*:}"
     done
-    [ ${#need[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || lab_die "missing host packages (${need[*]}) and not root"
-    lab_log "installing host packages: ${need[*]}"
-    apt-get update -q > /dev/null 2>&1 || true
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" > /dev/null 2>&1; then
-        for pkg in "${need[@]}"; do
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" > /dev/null 2>&1 \
-                || lab_die "apt-get install $pkg failed"
-        done
-    fi
+}
+
+lab__host_packages() {
+    local need=() pkg round
+    # Two rounds: installing one package can remove another (a backported
+    # qemu-utils conflicts with bookworm's qemu-system-x86: apt removes it).
+    for round in 1 2; do
+        mapfile -t need < <(lab__host_missing)
+        [ ${#need[@]} -eq 0 ] && return 0
+        [ "$(id -u)" = 0 ] || lab_die "missing host packages (${need[*]}) and not root"
+        lab_log "installing host packages: ${need[*]}"
+        [ "$round" = 1 ] && { apt-get update -q > /dev/null 2>&1 || true; }
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" > /dev/null 2>&1; then
+            for pkg in "${need[@]}"; do
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" > /dev/null 2>&1 \
+                    || lab_die "apt-get install $pkg failed"
+            done
+        fi
+    done
+    mapfile -t need < <(lab__host_missing)
+    [ ${#need[@]} -eq 0 ] || lab_die "host packages still missing after apt-get: ${need[*]}"
 }
 
 # Cache key: the package list, the build script and the files it puts into

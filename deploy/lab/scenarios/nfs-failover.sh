@@ -120,7 +120,7 @@ serving() {
 }
 # Everything of the group runs on NAME, by the agents' own state.
 SERVES='[ "$(drbdadm role r0)" = "${ROLE:-Primary/Secondary}" ] && mountpoint -q /mnt/store &&
-    findmnt -n /var/lib/nfs | grep -q /mnt/store && ip -o -4 addr show dev eth1 | grep -q " '$VIP'/" &&
+    mountpoint -q /var/lib/nfs && ip -o -4 addr show dev eth1 | grep -q " '$VIP'/" &&
     [ "$(cat /proc/fs/nfsd/threads 2>/dev/null || echo 0)" -gt 0 ] && systemctl is-active -q smbd'
 # fencings NODE TARGET: successful fencings of TARGET in NODE's status.
 fencings() {
@@ -153,9 +153,12 @@ for g in node1 node2; do
         ln -sf /opt/ha/ha-node /usr/local/sbin/ha-drbd-unfence-peer
         mkdir -p /etc/ha-node /mnt/store
         grep -q "^\[store\]" /etc/samba/smb.conf || cat smb-store.conf >> /etc/samba/smb.conf
-        systemctl disable -q --now nfs-server smbd nmbd 2>/dev/null || true
+        # The cluster runs them; on an attached run it may run them now.
+        systemctl disable -q nfs-server smbd nmbd 2>/dev/null || true
+        systemctl is-active -q ha-node || systemctl stop nfs-server smbd nmbd 2>/dev/null || true
         [ -x /etc/init.d/smbd ]
-        systemctl daemon-reload' || lab_die "$g: DRBD handlers / exports / smb.conf / unit (or no /etc/init.d/smbd)"
+        systemctl daemon-reload
+        sync' || lab_die "$g: DRBD handlers / exports / smb.conf / unit (or no /etc/init.d/smbd)"
 done
 step "node files (r0.res with fencing, handlers, exports, smb.conf, ha-node.service)"
 
@@ -209,7 +212,8 @@ for g in node1 node2; do
     me=$(lab_ip "$g")
     peer=$(lab_ip "$(other "$g")")
     lab_ssh "$g" "set -e; umask 077; mkdir -p /etc/ha-node/admin; echo '$adm' | base64 -d | tar xf - -C /etc/ha-node/admin
-        printf 'endpoints = [\"%s:7410\", \"%s:7410\"]\n\n[tls]\nca = \"/etc/ha-node/admin/ca.pem\"\ncert = \"/etc/ha-node/admin/admin.pem\"\nkey = \"/etc/ha-node/admin/admin.key\"\n' $me $peer > /root/hactl.toml" \
+        printf 'endpoints = [\"%s:7410\", \"%s:7410\"]\n\n[tls]\nca = \"/etc/ha-node/admin/ca.pem\"\ncert = \"/etc/ha-node/admin/admin.pem\"\nkey = \"/etc/ha-node/admin/admin.key\"\n' $me $peer > /root/hactl.toml
+        sync # a power cut soon after leaves delayed-allocation files empty (seen: admin.pem 0 bytes)" \
         || lab_die "$g: admin client config"
 done
 # The daemon's timings for TCG guests: hactl init writes heartbeat 100 ms,
@@ -266,11 +270,20 @@ step "everything runs on node1"
 
 # ---------------------------------------------------------------- client ---
 lab_copy client "$NF_DIR/writer.py" /root/writer.py || lab_die "copy writer.py"
-lab_ssh client "set -e; mkdir -p /mnt/nfs; mountpoint -q /mnt/nfs ||
-    mount -t nfs -o hard,vers=$nf_vers,proto=tcp,timeo=20,retrans=2 $VIP:/mnt/store/export /mnt/nfs
-    rm -f /root/writer.stop
-    pgrep -f '^python3 /root/writer[.]py' > /dev/null || setsid nohup python3 /root/writer.py /mnt/nfs/records.txt /root/acked.txt \
-        /root/writer.stop 0.1 > /root/writer.log 2>&1 < /dev/null &" || nf_fail "client: NFS mount / writer start"
+LAB_SSH_TIMEOUT=180 lab_ssh client "set -e; mkdir -p /mnt/nfs; mountpoint -q /mnt/nfs ||
+    mount -t nfs -o hard,vers=$nf_vers,proto=tcp,timeo=20,retrans=2 $VIP:/mnt/store/export /mnt/nfs" \
+    || nf_fail "client: NFS mount of $VIP:/mnt/store/export"
+# The writer runs as a transient systemd unit: nothing of it holds the ssh
+# session open.
+nf_writer_start() {
+    LAB_SSH_TIMEOUT=60 lab_ssh client "rm -f /root/writer.stop
+        pgrep -f 'python3 /root/writer[.]py /mnt' > /dev/null && exit 0
+        w=/root/writer.py
+        systemd-run --quiet --collect --unit=nfs-writer-\$(date +%s) -p StandardOutput=append:/root/writer.log \
+            -p StandardError=append:/root/writer.log \
+            /usr/bin/python3 \$w /mnt/nfs/records.txt /root/acked.txt /root/writer.stop 0.1"
+}
+nf_writer_start || nf_fail "client: writer start"
 t=$SECONDS
 until [ "$(acked)" -gt 5 ]; do
     [ $((SECONDS - t)) -gt 60 ] && nf_fail "timed out waiting for the client's first acknowledged writes"
@@ -300,6 +313,20 @@ for ((cut = 1; cut <= nf_cuts; cut++)); do
     lab_running "$victim" && nf_fail "cut $cut: $victim's QEMU still runs 10 s after power off"
     cut_c=$(calc "$cut_h + $offset")
     lab_log "cut $cut: $victim powered off (serving; $before acknowledged); $survivor must take over"
+    # As soon as the survivor has fenced the victim through its BMC, the
+    # victim is powered on again (stonith-action=poweroff leaves it off): it
+    # boots while the survivor takes over, rejoins by itself and resyncs.
+    t=$SECONDS
+    fenced=$fenced_before
+    until [ "${fenced:-0}" -gt "${fenced_before:-0}" ] 2> /dev/null; do
+        [ $((SECONDS - t)) -gt 300 ] \
+            && nf_fail "cut $cut: no new successful fencing of $victim in $survivor's hactl status --output json within 300 s ($fenced_before -> $fenced)"
+        sleep 1
+        fenced=$(fencings "$survivor" "$victim")
+    done
+    fence_s=$((SECONDS - t))
+    lab_log "cut $cut: $survivor fenced $victim about $fence_s s after the cut ($(fence_last "$survivor")); powering $victim on"
+    lab_power "$victim" on > /dev/null || nf_fail "cut $cut: lab_power $victim on"
     # The client's first acknowledgement after the cut (1 s margin for the
     # clock offset and a write in flight at the cut).
     first=
@@ -312,31 +339,27 @@ for ((cut = 1; cut <= nf_cuts; cut++)); do
     done
     s=$(printf '%.1f' "$(calc "$first - $cut_c")")
     nf_s+=("$s")
-    ROLE_SURV='ROLE=Primary/Unknown; '
-    wait_for 60 "cut $cut: $survivor serves (DRBD Primary/Unknown, XFS, VIP, nfsd, smbd)" "$survivor" "$ROLE_SURV$SERVES"
-    # The survivor's cluster fenced the victim through its BMC.
-    fenced=$(fencings "$survivor" "$victim")
-    lab_log "cut $cut: NFS back after $s s on $survivor; successful fencings of $victim: $fenced_before -> $fenced ($(fence_last "$survivor"))"
-    [ "${fenced:-0}" -gt "${fenced_before:-0}" ] 2> /dev/null \
-        || nf_fail "cut $cut: no new successful fencing of $victim in $survivor's hactl status --output json ($fenced_before -> $fenced)"
-    lab_ssh "$survivor" "$HACTL status" >&2 || true
-    # Power the victim on; it rejoins (ha-node.service) and resyncs.
-    lab_power "$victim" on > /dev/null || nf_fail "cut $cut: lab_power $victim on"
+    lab_log "cut $cut: NFS back after $s s"
     lab_wait_ssh "$victim" 400 > /dev/null || nf_fail "cut $cut: $victim's ssh not back 400 s after power on"
     wait_for 300 "cut $cut: $victim rejoined (ha-node online, DRBD UpToDate/UpToDate)" "$victim" \
         "systemctl is-active -q ha-node && [ \"\$(drbdadm dstate r0)\" = UpToDate/UpToDate ]"
     wait_for 120 "cut $cut: UpToDate/UpToDate on $survivor" "$survivor" '[ "$(drbdadm dstate r0)" = UpToDate/UpToDate ]'
-    note="cut $cut: $victim -> $survivor, S $s s"
+    note="cut $cut: $victim -> $survivor, fenced after ~$fence_s s, S $s s"
     if [ "$victim" = node1 ]; then
-        # cli-prefer-store_serv: the group should fail back to node1.
+        # cli-prefer-store_serv (+INF on node1) reaches DRBD's promotion
+        # through the colocation with the Primary: as Pacemaker does, the
+        # cluster demotes node2, promotes node1 and moves the group back.
         t=$SECONDS
-        while [ "$(serving)" != node1 ] && [ $((SECONDS - t)) -lt 240 ]; do sleep 3; done
+        while [ "$(serving)" != node1 ] && [ $((SECONDS - t)) -lt "${NF_FAILBACK_WAIT:-300}" ]; do sleep 2; done
         if [ "$(serving)" = node1 ]; then
             wait_for 120 "cut $cut: failback, node1 serves" node1 "$SERVES"
-            note="$note; failed back to node1 after $((SECONDS - t)) s"
+            note="$note; failed back to node1 $((SECONDS - t)) s after both were UpToDate"
         else
-            note="$note; no failback to node1 within 240 s (serving: $(serving))"
+            nf_fail "cut $cut: no failback to node1 within ${NF_FAILBACK_WAIT:-300} s of node1 being UpToDate (serving: $(serving)); Pacemaker fails back here (cli-prefer-store_serv +INF)"
         fi
+    else
+        ROLE_SURV='ROLE=Primary/Secondary; '
+        wait_for 60 "cut $cut: $survivor serves (DRBD Primary, XFS, VIP, nfsd, smbd)" "$survivor" "$ROLE_SURV$SERVES"
     fi
     # Writes continue (through the failback, if any).
     a0=$(acked)
@@ -355,7 +378,7 @@ step "$nf_cuts cuts"
 
 # ----------------------------------------------------------------- check ---
 nf_poll_stop
-lab_ssh client 'touch /root/writer.stop; for i in $(seq 120); do pgrep -f "^python3 /root/writer[.]py" > /dev/null || exit 0; sleep 0.5; done; exit 1' \
+lab_ssh client 'touch /root/writer.stop; for i in $(seq 120); do pgrep -f "python3 /root/writer[.]py /mnt" > /dev/null || exit 0; sleep 0.5; done; exit 1' \
     || nf_fail "the writer did not stop within 60 s"
 res=$(lab_ssh client 'python3 -c "
 acked = [int(l.split()[0]) for l in open(\"/root/acked.txt\") if l.strip()]
@@ -367,6 +390,13 @@ read -r nf_w nf_l nf_missing <<< "$res"
 server=$(serving)
 [ -n "$server" ] && lab_ssh "$server" "$HACTL status" >&2
 for n in "${nf_notes[@]}"; do lab_log "$n"; done
+# The journals of a passing run too: where the time of each cut went.
+for g in node1 node2; do
+    lab_running "$g" && LAB_SSH_TIMEOUT=60 lab_ssh "$g" 'journalctl -u ha-node --no-pager -o short-precise' \
+        > "$LAB_RUN/$g-ha-node.journal" 2>&1
+done
+lab_log "ha-node journals (this boot of each node): $LAB_RUN/NAME-ha-node.journal; status every 5 s: $LAB_RUN/nfs-status.log"
+
 median=$(printf '%s\n' "${nf_s[@]}" | sort -g | awk '{a[NR] = $1} END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
 lab_log "per-cut S: ${nf_s[*]} s; per-cut time: ${nf_cut_secs[*]} s; total $((SECONDS - nf_t0)) s"
 [ "$nf_l" = 0 ] || lab_log "LOST acknowledged records (first 20): $nf_missing"
