@@ -875,4 +875,34 @@ fn a_group_colocated_with_the_promoted_role_pulls_the_promotion_back() {
     assert_eq!(drbd.len(), 2, "{drbd:?}");
     assert!(drbd.contains(&"promote@node1".to_string()), "{drbd:?}");
     assert!(drbd.contains(&"demote@node2".to_string()), "{drbd:?}");
+    // The group stops in reverse on node2, all before the demote (seen in
+    // the VM lab: the XFS unmount raced the NFS server still exporting it
+    // and timed out).
+    let id = |kind: &str, rsc_prefix: &str| {
+        t.actions
+            .iter()
+            .find(|a| {
+                a.kind.name() == kind
+                    && a.node == "node2"
+                    && a.rsc.as_deref().is_some_and(|r| r.starts_with(rsc_prefix))
+            })
+            .map(|a| a.id)
+            .unwrap_or_else(|| panic!("no {kind} of {rsc_prefix} on node2"))
+    };
+    let chain = [
+        id("stop", "samba"),
+        id("stop", "nfsd"),
+        id("stop", "store_ip"),
+        id("stop", "nfs_fs"),
+        id("stop", "store_fs"),
+        id("demote", "store_drbd"),
+    ];
+    for w in chain.windows(2) {
+        assert!(
+            t.edges.contains(&(w[0], w[1])),
+            "edge {:?} missing: {:?}",
+            w,
+            t.edges
+        );
+    }
 }

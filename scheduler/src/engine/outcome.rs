@@ -305,6 +305,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
         }
     }
     t.edges.extend(promote_edges);
+    order_inverse_stops(w, &mut t, &orders);
     t.edges.sort_unstable();
     t.edges.dedup();
 
@@ -409,6 +410,45 @@ pub(crate) fn placement(
         }
     }
     p
+}
+
+/// The inverse of a symmetrical order, as Pacemaker adds it: "first then
+/// then" also stops "then" before "first" stops (a group's members stop
+/// in reverse: the NFS server before the filesystem it exports), and a
+/// start after a promote also stops before the demote (the filesystem is
+/// unmounted before DRBD turns Secondary).
+fn order_inverse_stops(w: &World, t: &mut Transition, orders: &[Ordering]) {
+    let mut by_kind: BTreeMap<(ActionKind, &str), Vec<usize>> = BTreeMap::new();
+    for a in &t.actions {
+        if let (ActionKind::Stop | ActionKind::Demote, Some(rsc)) = (&a.kind, a.rsc.as_deref()) {
+            by_kind.entry((a.kind.clone(), rsc)).or_default().push(a.id);
+        }
+    }
+    let mut edges = Vec::new();
+    for o in orders
+        .iter()
+        .filter(|o| o.symmetrical && o.then_action == "start")
+    {
+        let first_kind = match o.first_action.as_str() {
+            "start" => ActionKind::Stop,
+            "promote" => ActionKind::Demote,
+            _ => continue,
+        };
+        for b in w.leaves(o.then) {
+            let Some(then_stops) = by_kind.get(&(ActionKind::Stop, w.rscs[b].id.as_str())) else {
+                continue;
+            };
+            for a in o.firsts.iter().flat_map(|&f| w.leaves(f)) {
+                let Some(first) = by_kind.get(&(first_kind.clone(), w.rscs[a].id.as_str())) else {
+                    continue;
+                };
+                for &x in then_stops {
+                    edges.extend(first.iter().filter(|&&y| y != x).map(|&y| (x, y)));
+                }
+            }
+        }
+    }
+    t.edges.extend(edges);
 }
 
 /// A promotable clone promotes only once its instances' starts, stops and
