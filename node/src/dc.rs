@@ -103,7 +103,7 @@ impl Members {
 /// Who is up (answered within `within`) and who has answered since
 /// `since`, from this node's Raft metrics and liveness, in one pass.
 pub(crate) fn members(node: &Node, within: Duration, since: Instant) -> Members {
-    let m = node.raft.metrics().borrow().clone();
+    let m = node.raft.get().metrics().borrow().clone();
     let membership = m.membership_config.membership();
     let voter_ids: BTreeSet<u64> = membership.voter_ids().collect();
     let mut out = Members {
@@ -752,7 +752,7 @@ fn run_effect(
         Effect::Fence { term, target } => {
             tokio::spawn(async move {
                 // Only a DC that still leads fences (a read-index round).
-                let leads = node.raft.ensure_linearizable().await.is_ok()
+                let leads = node.raft.get().ensure_linearizable().await.is_ok()
                     && node.leader_term() == Some(term);
                 let event = if leads {
                     let config = node.sm.read(|s| s.config.clone());

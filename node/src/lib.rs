@@ -16,6 +16,7 @@ pub mod gate;
 pub mod join;
 pub mod network;
 pub mod quorum;
+pub mod raft_instance;
 pub mod resource;
 pub mod secrets;
 pub mod server;

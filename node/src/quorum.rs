@@ -77,7 +77,7 @@ pub fn node_timeout(node: &Node) -> Duration {
 
 /// Whether this node is in the majority now.
 pub fn has_quorum(node: &Node) -> bool {
-    let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
+    let leader = node.raft.get().metrics().borrow().current_leader == Some(node.id);
     let lease = node_timeout(node);
     if leader {
         crate::dc::members(node, lease, Instant::now()).have_quorum()

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ha_raft_store::types::{NodeId, Raft};
+use ha_raft_store::types::NodeId;
 use ha_raft_store::{Command, Compaction, NodeState, Response as ApplyResponse};
 use ha_scheduler::model::{Config, Membership};
 use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
@@ -50,7 +50,8 @@ pub enum DaemonError {
 pub struct Node {
     pub id: NodeId,
     pub name: String,
-    pub raft: Raft,
+    /// The Raft instance (restartable in place: [`crate::raft_instance`]).
+    pub raft: crate::raft_instance::RaftInstance,
     pub sm: ha_raft_store::StateMachineStore,
     pub channels: Channels,
     pub liveness: Liveness,
@@ -149,9 +150,10 @@ pub async fn run(
         channels: channels.clone(),
         liveness: liveness.clone(),
     };
-    let raft = Raft::new(cfg.id, raft_config, network, log, sm.clone())
-        .await
-        .map_err(|e| DaemonError::Raft(e.to_string()))?;
+    let raft =
+        crate::raft_instance::RaftInstance::start(cfg.id, raft_config, network, log, sm.clone())
+            .await
+            .map_err(DaemonError::Raft)?;
     let ca_pem = crate::tls::read(&cfg.tls.ca)?;
     let ca = match &cfg.tls.ca_key {
         Some(k) => Some(CertKey {
@@ -262,6 +264,7 @@ pub async fn run(
     })?;
     if !cfg.bootstrap.is_empty() && !rejoining {
         let initialized = raft
+            .get()
             .is_initialized()
             .await
             .map_err(|e| DaemonError::Raft(e.to_string()))?;
@@ -271,7 +274,7 @@ pub async fn run(
                 .iter()
                 .map(|p| (p.id, BasicNode::new(member_addr(&p.name, &p.addr))))
                 .collect();
-            if let Err(e) = raft.initialize(members).await {
+            if let Err(e) = raft.get().initialize(members).await {
                 tracing::warn!("cluster initialization: {e}");
             } else {
                 tracing::info!("initialized a new cluster");
@@ -317,9 +320,7 @@ pub async fn run(
         .await
         .map_err(|e| DaemonError::Serve(e.to_string()));
     executor.cancel_all();
-    if let Err(e) = raft.shutdown().await {
-        tracing::warn!("raft shutdown: {e}");
-    }
+    raft.shutdown().await;
     result
 }
 
@@ -413,7 +414,7 @@ impl Node {
 
     /// The Raft term this node leads in, if it is the leader now.
     pub fn leader_term(&self) -> Option<u64> {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.get().metrics().borrow().clone();
         (m.current_leader == Some(self.id)).then_some(m.current_term)
     }
 
@@ -426,7 +427,7 @@ impl Node {
             term,
             command: Box::new(cmd),
         };
-        match self.raft.client_write(cmd).await {
+        match self.raft.get().client_write(cmd).await {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(format!(
                 "this node is no longer the DC (it led in term {term}; leader now: {}): \
@@ -550,7 +551,7 @@ impl pb::raft_server::Raft for RaftService {
         require(&request, &[Role::Node], "Raft replication")?;
         self.node.refuse_non_member(&request)?;
         let rpc = decode(request.get_ref())?;
-        let resp = self.node.raft.append_entries(rpc).await;
+        let resp = self.node.raft.get().append_entries(rpc).await;
         if matches!(&resp, Ok(r) if r.is_success()) {
             self.node.quorum.heard_from_leader();
         }
@@ -561,7 +562,7 @@ impl pb::raft_server::Raft for RaftService {
         require(&request, &[Role::Node], "Raft voting")?;
         self.node.refuse_non_member(&request)?;
         let rpc = decode(request.get_ref())?;
-        encode(&self.node.raft.vote(rpc).await)
+        encode(&self.node.raft.get().vote(rpc).await)
     }
 
     async fn install_snapshot(
@@ -570,7 +571,7 @@ impl pb::raft_server::Raft for RaftService {
     ) -> Result<Response<pb::Bytes>, Status> {
         require(&request, &[Role::Node], "Raft snapshots")?;
         let rpc = decode(request.get_ref())?;
-        encode(&self.node.raft.install_snapshot(rpc).await)
+        encode(&self.node.raft.get().install_snapshot(rpc).await)
     }
 }
 
@@ -587,7 +588,7 @@ const ADMINS: &[Role] = &[Role::Admin, Role::Node];
 impl Node {
     /// The leader's address if it is another node.
     fn leader_addr(&self) -> Option<String> {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.get().metrics().borrow().clone();
         let leader = m.current_leader?;
         if leader == self.id {
             return None;
@@ -612,7 +613,7 @@ impl Node {
 
     /// Proposes a command; on a follower, `forward` sends it to the leader.
     async fn write(&self, cmd: Command) -> Result<Result<ApplyResponse, Option<String>>, Status> {
-        match self.raft.client_write(cmd).await {
+        match self.raft.get().client_write(cmd).await {
             Ok(r) => Ok(Ok(r.data)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
                 leader_node,
@@ -624,7 +625,7 @@ impl Node {
 
     /// The cluster status as JSON (computed here; meaningful on the leader).
     pub fn status_json(&self) -> serde_json::Value {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.get().metrics().borrow().clone();
         let membership = m.membership_config.membership().clone();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let is_leader = m.current_leader == Some(self.id);
@@ -958,7 +959,7 @@ impl pb::admin_server::Admin for AdminService {
             crate::resource::operator_may(&op)
                 .map_err(|e| Status::permission_denied(e.to_string()))?;
         }
-        let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
+        let leader = self.node.raft.get().metrics().borrow().current_leader == Some(self.node.id);
         if leader {
             return self.resource_here(&op).await.map(Response::new);
         }
@@ -981,7 +982,7 @@ impl pb::admin_server::Admin for AdminService {
         let req = request.into_inner();
         let op: crate::fencer::StonithOp = crate::wire::decode_json(req.json.as_bytes())
             .map_err(|e| Status::invalid_argument(format!("undecodable stonith command: {e}")))?;
-        let leader = self.node.raft.metrics().borrow().current_leader == Some(self.node.id);
+        let leader = self.node.raft.get().metrics().borrow().current_leader == Some(self.node.id);
         if leader {
             return match crate::fencer::run_op(&self.node, &op).await {
                 Ok(v) => Ok(Response::new(pb::StonithReply {
@@ -1242,7 +1243,7 @@ impl Node {
         let Ok((_, name)) = peer_identity(cert.as_ref()) else {
             return Ok(());
         };
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.get().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let me_voter = membership.voter_ids().any(|v| v == self.id);
         let known = membership
@@ -1312,7 +1313,7 @@ impl Node {
     /// Adds a node as a learner, then as a voter (on the leader; forwarded
     /// there from a follower). Waits until the learner has caught up.
     pub async fn add_member(&self, id: NodeId, name: &str, addr: &str) -> Result<(), Status> {
-        let is_leader = self.raft.metrics().borrow().current_leader == Some(self.id);
+        let is_leader = self.raft.get().metrics().borrow().current_leader == Some(self.id);
         if !is_leader {
             let leader = self
                 .leader_addr()
@@ -1327,11 +1328,13 @@ impl Node {
             return Ok(());
         }
         self.raft
+            .get()
             .add_learner(id, BasicNode::new(member_addr(name, addr)), true)
             .await
             .map_err(|e| Status::unavailable(format!("cannot add {name} as a learner: {e}")))?;
         let ids: BTreeSet<NodeId> = [id].into_iter().collect();
         self.raft
+            .get()
             .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
             .await
             .map_err(|e| Status::unavailable(format!("cannot make {name} a voter: {e}")))?;
@@ -1343,7 +1346,7 @@ impl Node {
 impl Node {
     /// Removes a member (voter or learner) by name, on the leader.
     pub async fn remove_member(&self, name: &str, forwarded: bool) -> Result<(), Status> {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.get().metrics().borrow().clone();
         let is_leader = m.current_leader == Some(self.id);
         if !is_leader {
             if forwarded {
@@ -1368,12 +1371,14 @@ impl Node {
         let ids: BTreeSet<NodeId> = [id].into_iter().collect();
         if membership.voter_ids().any(|v| v == id) {
             self.raft
+                .get()
                 .change_membership(openraft::ChangeMembers::RemoveVoters(ids.clone()), false)
                 .await
                 .map_err(|e| Status::failed_precondition(format!("cannot remove {name}: {e}")))?;
         }
         let still = self
             .raft
+            .get()
             .metrics()
             .borrow()
             .membership_config
@@ -1382,6 +1387,7 @@ impl Node {
             .is_some();
         if still {
             self.raft
+                .get()
                 .change_membership(openraft::ChangeMembers::RemoveNodes(ids), false)
                 .await
                 .map_err(|e| Status::failed_precondition(format!("cannot remove {name}: {e}")))?;
@@ -1459,7 +1465,7 @@ impl pb::membership_server::Membership for MembershipService {
             }
             let host = crate::join::check_join_request(&req.name, &req.addr)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let m = self.node.raft.metrics().borrow().clone();
+            let m = self.node.raft.get().metrics().borrow().clone();
             let membership = m.membership_config.membership().clone();
             if membership
                 .nodes()
@@ -1507,7 +1513,7 @@ impl pb::membership_server::Membership for MembershipService {
     ) -> Result<Response<pb::IsMemberReply>, Status> {
         require(&request, &[Role::Node], "membership checks")?;
         let name = request.into_inner().name;
-        let m = self.node.raft.metrics().borrow().clone();
+        let m = self.node.raft.get().metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let member = membership
             .nodes()

@@ -6,7 +6,8 @@
 //! other after the delay), so the two never shoot each other. Only a node
 //! whose fence of the peer is confirmed continues: it rewrites the Raft
 //! membership to itself alone (stop Raft, append the membership entry,
-//! restart: [`ha_raft_store::LogStore::force_single_voter`]), records the
+//! start Raft again in place — the executor and what it runs go on:
+//! [`crate::raft_instance`], [`ha_raft_store::LogStore::force_single_voter`]), records the
 //! fencing and recovers the peer's resources as DC. A node that fails to
 //! fence its peer stops its own resources and keeps trying. A node that has
 //! not seen its peer since it started waits for it (`wait_for_all`) unless
@@ -180,7 +181,7 @@ fn peer_of(node: &Node) -> Option<(u64, String, String)> {
     if node.witness {
         return None;
     }
-    let m = node.raft.metrics().borrow().clone();
+    let m = node.raft.get().metrics().borrow().clone();
     let membership = m.membership_config.membership().clone();
     let voters: Vec<u64> = membership.voter_ids().collect();
     if voters.len() != 2 || !voters.contains(&node.id) {
@@ -198,7 +199,7 @@ pub fn active(node: &Node) -> bool {
 }
 
 fn peer_alive(node: &Node, peer: u64) -> bool {
-    let leader = node.raft.metrics().borrow().current_leader == Some(node.id);
+    let leader = node.raft.get().metrics().borrow().current_leader == Some(node.id);
     if leader {
         node.liveness.alive(peer, crate::quorum::node_timeout(node))
     } else {
@@ -211,6 +212,29 @@ fn set_state(node: &Node, msg: Option<String>) {
         .two_node_state
         .lock()
         .unwrap_or_else(|e| e.into_inner()) = msg;
+}
+
+/// Makes this node the only voter, Raft restarted in place (its executor
+/// and what it runs go on, so nothing is probed again), once the markers
+/// say so durably; the force marker goes once the log holds the new
+/// membership. If Raft cannot start again, the process restarts and the
+/// markers finish the takeover at startup.
+async fn take_over_in_place(node: &Node, data_dir: &Path) {
+    let me = openraft::BasicNode::new(crate::network::member_addr(&node.name, &node.advertise));
+    match node.raft.restart_single_voter(me).await {
+        Ok(log_id) => {
+            tracing::warn!(%log_id, "the peer is fenced: membership rewritten to this node alone (Raft restarted in place)");
+            if let Err(e) = std::fs::remove_file(force_marker(data_dir)) {
+                tracing::warn!("cannot remove the takeover marker: {e}");
+            }
+            set_state(node, None);
+        }
+        Err(e) => {
+            tracing::error!("{e}: restarting the process to finish the takeover");
+            let e = restart_process();
+            tracing::error!("cannot restart to rewrite the membership: {e}");
+        }
+    }
 }
 
 /// Re-executes this process (same arguments): Raft stops, the markers in
@@ -418,10 +442,7 @@ pub async fn watch(node: Node, executor: Arc<Executor>, data_dir: PathBuf) {
                     write_durably(&force_marker(&data_dir), b"").map_err(|e| e.to_string())
                 });
             match written {
-                Ok(()) => {
-                    let e = restart_process();
-                    tracing::error!("cannot restart to rewrite the membership: {e}");
-                }
+                Ok(()) => take_over_in_place(&node, &data_dir).await,
                 Err(e) => tracing::error!("cannot write the takeover markers: {e}"),
             }
             continue;
@@ -582,7 +603,7 @@ pub async fn check_still_member(node: Node, data_dir: PathBuf) {
         // leadership of a node that led, and the peer that fenced it and
         // went on alone refuses its appends at the transport (VM lab: a
         // fenced DC came back "leading" and never asked).
-        let leader = node.raft.metrics().borrow().current_leader;
+        let leader = node.raft.get().metrics().borrow().current_leader;
         // Once a leader is known, the check ends after 30 s.
         let done = leader.is_some() && start.elapsed() > Duration::from_secs(30);
         if leader.is_some() && leader != Some(node.id) {

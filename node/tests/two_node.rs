@@ -380,7 +380,7 @@ fn a_node_booting_alone_waits_for_its_peer_until_unblocked() {
     assert_eq!(voters(&v), ["node1"]);
 }
 
-/// The takeover re-executes the daemon's own image: node1 runs from a copy
+/// The takeover needs no binary on disk (Raft restarts in place): node1 runs from a copy
 /// of `ha-node` that is deleted (as a package upgrade or a rebuild
 /// replaces it) before node2 freezes; node1 still fences node2, rewrites
 /// the membership and runs everything (it used to fail on `No such file or
@@ -467,6 +467,16 @@ fn the_takeover_works_after_the_binary_on_disk_was_removed() {
     assert!(!bmcs[1].power_is_on(), "node2 powered off through its BMC");
     let log = std::fs::read_to_string(c.dir.join("node1/ha-node.log")).unwrap();
     assert!(!log.contains("cannot restart"), "{log}");
+    // Raft restarted in place: the process (its executor, what it runs)
+    // went on, so it did not rejoin and re-probe its own resources.
+    let after = log
+        .split_once("Raft restarted in place")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no in-place Raft restart: {log}"));
+    assert!(
+        !after.contains("ha-node up"),
+        "the process restarted: {log}"
+    );
 }
 
 /// A two-node node whose process was frozen is the suspect one: when it runs
