@@ -227,6 +227,11 @@ async fn take_over_in_place(node: &Node, data_dir: &Path) {
             if let Err(e) = std::fs::remove_file(force_marker(data_dir)) {
                 tracing::warn!("cannot remove the takeover marker: {e}");
             }
+            // As after a restart: the peer, once it is a member again,
+            // counts only after it has been heard (until then it is not
+            // lost: wait_for_all), and an old unblock does not carry over.
+            node.peer_seen.store(false, Ordering::SeqCst);
+            node.unblocked.store(false, Ordering::SeqCst);
             set_state(node, None);
         }
         Err(e) => {
