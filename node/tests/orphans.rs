@@ -136,7 +136,9 @@ impl Sampler {
                 assert!(nodes.len() <= 1, "{rsc} active on {nodes:?}");
             }
         }
-        assert!(timeline.len() > 100, "only {} samples", timeline.len());
+        // (a loaded CI machine sampled 93 times in one run: the floor only
+        // proves the sampler ran throughout)
+        assert!(timeline.len() > 20, "only {} samples", timeline.len());
         timeline.len()
     }
 }
