@@ -77,14 +77,20 @@ pub fn node_timeout(node: &Node) -> Duration {
 
 /// Whether this node is in the majority now.
 pub fn has_quorum(node: &Node) -> bool {
-    let m = node.raft.get().metrics().borrow().clone();
+    let (sole_voter, leader) = {
+        let metrics = node.raft.get().metrics();
+        let m = metrics.borrow();
+        (
+            m.membership_config.membership().voter_ids().eq([node.id]),
+            m.current_leader == Some(node.id),
+        )
+    };
     // The only voter is the whole cluster (a one-node cluster, a two-node
     // survivor whose Raft was just restarted in place and is not leading
     // yet): nothing to lose.
-    if m.membership_config.membership().voter_ids().eq([node.id]) {
+    if sole_voter {
         return true;
     }
-    let leader = m.current_leader == Some(node.id);
     let lease = node_timeout(node);
     if leader {
         crate::dc::members(node, lease, Instant::now()).have_quorum()

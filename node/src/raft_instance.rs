@@ -24,6 +24,21 @@ struct Parts {
     restarting: tokio::sync::Mutex<()>,
 }
 
+impl Parts {
+    /// A Raft instance on the stored log and state machine.
+    async fn new_raft(&self) -> Result<Raft, String> {
+        Raft::new(
+            self.id,
+            self.config.clone(),
+            self.network.clone(),
+            self.log.clone(),
+            self.sm.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// A shared handle to the current Raft instance. Cheap to clone.
 #[derive(Clone)]
 pub struct RaftInstance {
@@ -49,19 +64,18 @@ impl RaftInstance {
         log: LogStore,
         sm: StateMachineStore,
     ) -> Result<RaftInstance, String> {
-        let raft = Raft::new(id, config.clone(), network.clone(), log.clone(), sm.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let parts = Parts {
+            id,
+            config,
+            network,
+            log,
+            sm,
+            restarting: tokio::sync::Mutex::new(()),
+        };
+        let raft = parts.new_raft().await?;
         Ok(RaftInstance {
             current: Arc::new(RwLock::new(raft)),
-            parts: Arc::new(Parts {
-                id,
-                config,
-                network,
-                log,
-                sm,
-                restarting: tokio::sync::Mutex::new(()),
-            }),
+            parts: Arc::new(parts),
         })
     }
 
@@ -86,15 +100,7 @@ impl RaftInstance {
         }
         let p = &self.parts;
         let log_id = p.log.force_single_voter(p.id, me)?;
-        let raft = Raft::new(
-            p.id,
-            p.config.clone(),
-            p.network.clone(),
-            p.log.clone(),
-            p.sm.clone(),
-        )
-        .await
-        .map_err(|e| RestartError::Start(e.to_string()))?;
+        let raft = p.new_raft().await.map_err(RestartError::Start)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = raft;
         Ok(log_id)
     }
