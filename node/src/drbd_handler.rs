@@ -262,12 +262,22 @@ fn local_up_to_date(res: &ResourceName) -> bool {
 async fn run(fence: bool, args: Vec<OsString>) -> Result<u8, String> {
     let res = resource_name(&args)?;
     let mut cluster = Cluster::connect()?;
-    let config = cluster.config().await?;
-    let clone = clone_of(&config, res.as_str()).ok_or_else(|| {
-        format!(
-            "no promotable clone of ocf:linbit:drbd with drbd_resource={res} in the configuration"
-        )
-    })?;
+    // This node's copy of the configuration may trail a load just committed
+    // on the leader by a few heartbeats: look again for a few seconds before
+    // saying the clone is not there.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (config, clone) = loop {
+        let config = cluster.config().await?;
+        if let Some(clone) = clone_of(&config, res.as_str()) {
+            break (config, clone);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "no promotable clone of ocf:linbit:drbd with drbd_resource={res} in the configuration"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let id = constraint_id(res.as_str(), &clone);
     if !fence {
         cluster
