@@ -906,3 +906,65 @@ fn a_group_colocated_with_the_promoted_role_pulls_the_promotion_back() {
         );
     }
 }
+
+/// The same failback, but nfsd's stop failed on node2 (the DC; seen in the
+/// VM lab: `umount /var/lib/nfs: target is busy`): node2 is fenced, and
+/// node1's copy of DRBD is promoted only after that fence (the fence stops
+/// node2's promoted copy). `crm_simulate -S` on the same file: "Fence
+/// (reboot) node2 'nfsd failed there'", then store_drbd promote on node1
+/// after the fencing. We promoted node1 at once, beside node2's Primary;
+/// DRBD refused and the promote timed out.
+#[test]
+fn a_promotable_clone_promotes_only_after_the_fence_of_the_node_holding_its_promoted_copy() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/drbd-group-failback-dc-stop-failed.xml");
+    let xml = std::fs::read_to_string(path).unwrap();
+    let c = read_cib(&xml).unwrap();
+    let t = ha_scheduler::schedule(&c.config, &c.status, 0);
+    let fence = t
+        .actions
+        .iter()
+        .find(|a| a.kind.name() == "fence" && a.node == "node2")
+        .unwrap_or_else(|| panic!("no fence of node2: {:?}", t.actions));
+    let promote = t
+        .actions
+        .iter()
+        .find(|a| {
+            a.kind.name() == "promote"
+                && a.node == "node1"
+                && a.rsc
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("store_drbd"))
+        })
+        .unwrap_or_else(|| panic!("no promote on node1: {:?}", t.actions));
+    // Reachable through the edges (directly or through other actions).
+    let mut seen = std::collections::BTreeSet::from([fence.id]);
+    let mut todo = vec![fence.id];
+    while let Some(x) = todo.pop() {
+        for &(a, b) in &t.edges {
+            if a == x && seen.insert(b) {
+                todo.push(b);
+            }
+        }
+    }
+    assert!(
+        seen.contains(&promote.id),
+        "promote@node1 ({}) not after fence node2 ({}): {:?}",
+        promote.id,
+        fence.id,
+        t.edges
+    );
+    // Nothing of the group starts on node1 before the fence either.
+    for a in t
+        .actions
+        .iter()
+        .filter(|a| a.kind.name() == "start" && a.node == "node1")
+    {
+        if a.rsc
+            .as_deref()
+            .is_some_and(|r| ["store_fs", "nfs_fs", "store_ip", "nfsd", "samba"].contains(&r))
+        {
+            assert!(seen.contains(&a.id), "{:?} not after the fence", a);
+        }
+    }
+}

@@ -144,11 +144,13 @@ step boot
 # Both nodes: DRBD handlers, the resource file, exports, samba share, the
 # ha-node unit (started at boot: a power-cycled node rejoins by itself).
 for g in node1 node2; do
-    tar -C "$NF_DIR" -cf - r0.res ha-node.service exports smb-store.conf | lab_ssh_in "$g" 'set -e
+    tar -C "$NF_DIR" -cf - r0.res ha-node.service exports smb-store.conf nfsdcld-partof.conf | lab_ssh_in "$g" 'set -e
         mkdir -p /root/nfs-lab && tar -xf - -C /root/nfs-lab && cd /root/nfs-lab
         cp r0.res /etc/drbd.d/r0.res
         cp ha-node.service /etc/systemd/system/ha-node.service
         cp exports /etc/exports
+        mkdir -p /etc/systemd/system/nfsdcld.service.d
+        cp nfsdcld-partof.conf /etc/systemd/system/nfsdcld.service.d/ha.conf
         ln -sf /opt/ha/ha-node /usr/local/sbin/ha-drbd-fence-peer
         ln -sf /opt/ha/ha-node /usr/local/sbin/ha-drbd-unfence-peer
         mkdir -p /etc/ha-node /mnt/store

@@ -266,7 +266,7 @@ pub(crate) fn build(w: &mut World, with_scores: bool) -> Transition {
     for (&r, f) in &fate {
         plan_resource(w, &mut t, r, f, &fenced, &fence_ids, &mut start_ids);
     }
-    order_promotions_after_clone_changes(w, &mut t);
+    order_promotions_after_clone_changes(w, &mut t, &fence_ids);
     add_probes(w, &mut t, &leaves);
     // Ordering constraints between planned starts.
     for o in &orders {
@@ -454,8 +454,17 @@ fn order_inverse_stops(w: &World, t: &mut Transition, orders: &[Ordering]) {
 /// A promotable clone promotes only once its instances' starts, stops and
 /// demotes of this transition are done (Pacemaker's clone-level
 /// `running`/`demoted` before `promote`): the promotion scores the starting
-/// instances set count before one is chosen.
-fn order_promotions_after_clone_changes(w: &World, t: &mut Transition) {
+/// instances set count before one is chosen. An instance on a node being
+/// fenced is stopped (and demoted) by the fence, so the clone's promotions
+/// wait for that fence too: else a copy is promoted while the fenced node's
+/// copy may still be promoted (master-max=1 broken; DRBD refuses it, and
+/// the promote times out). Found by the VM lab: an nfsd stop failed on the
+/// DC, whose fence waited, and node1 was promoted beside node2.
+fn order_promotions_after_clone_changes(
+    w: &World,
+    t: &mut Transition,
+    fence_ids: &BTreeMap<NodeIx, usize>,
+) {
     let mut by_clone: BTreeMap<RscIx, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
     let index: std::collections::HashMap<&str, RscIx> = w
         .rscs
@@ -478,9 +487,12 @@ fn order_promotions_after_clone_changes(w: &World, t: &mut Transition) {
             _ => {}
         }
     }
-    for (changes, promotes) in by_clone.values() {
-        for &c in changes {
-            for &p in promotes {
+    for (&clone, (changes, promotes)) in by_clone.iter_mut() {
+        for l in w.leaves(clone) {
+            changes.extend(w.rscs[l].running_on.iter().filter_map(|n| fence_ids.get(n)));
+        }
+        for &c in changes.iter() {
+            for &p in promotes.iter() {
                 if c != p {
                     t.edges.push((c, p));
                 }
