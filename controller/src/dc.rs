@@ -32,6 +32,10 @@ pub const BOOT_ATTR: &str = "#executor-boot";
 /// 100 ms): the silence of others during the gap does not count.
 pub const STALL_MS: Millis = 500;
 
+/// A DC that must itself be fenced asks another member to take over as DC
+/// at most this often (until one does, or the plan no longer fences it).
+pub const HAND_OVER_MS: Millis = 5_000;
+
 /// Timing of the DC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DcSettings {
@@ -198,6 +202,12 @@ pub enum Effect {
     /// itself and answers [`Input::StoppedAllHere`]; then it records itself
     /// `Down` (nothing it held runs any more, as after a fencing).
     StopAllHere { term: u64 },
+    /// The plan fences this very node (a stop failed here): a DC does not
+    /// fence itself (its fencer would die with it, and nothing would record
+    /// the outcome), so it asks `to` to stand for election (as Pacemaker's
+    /// DC hands over before its own fencing); the new DC, planning on the
+    /// same replicated state, fences this node.
+    HandOver { term: u64, to: String },
 }
 
 /// The DC's own memory; everything else is in the [`View`].
@@ -218,6 +228,8 @@ pub struct Dc {
     fence_wanted: BTreeMap<String, Millis>,
     /// This node is unclean: asked to stop everything here / it did.
     self_stop: Option<bool>,
+    /// When this DC last asked another member to take over (it must be fenced).
+    handed_over: Option<Millis>,
     retry_after: BTreeMap<ActionKey, Millis>,
     proposed: BTreeMap<String, (MemberState, Millis)>,
     last_step: Option<Millis>,
@@ -242,6 +254,7 @@ impl Dc {
             fencing: BTreeSet::new(),
             fence_wanted: BTreeMap::new(),
             self_stop: None,
+            handed_over: None,
             retry_after: BTreeMap::new(),
             proposed: BTreeMap::new(),
             last_step: None,
@@ -625,8 +638,18 @@ impl Dc {
                 continue;
             }
             if a.kind == ActionKind::Fence {
-                if a.node == view.me || self.fencing.contains(&a.node) {
-                    continue; // the DC is up: it is not fenced by itself
+                if a.node == view.me {
+                    // The DC is up: it is not fenced by itself, but by the
+                    // DC it hands over to.
+                    let due = self.handed_over.is_none_or(|t| now >= t + HAND_OVER_MS);
+                    if let Some(to) = self.hand_over_to(now, view).filter(|_| due) {
+                        self.handed_over = Some(now);
+                        out.push(Effect::HandOver { term, to });
+                    }
+                    continue;
+                }
+                if self.fencing.contains(&a.node) {
+                    continue;
                 }
                 if let Some(delay) = view.two_node_fence_delay_ms {
                     let since = *self.fence_wanted.entry(a.node.clone()).or_insert(now);
@@ -662,6 +685,25 @@ impl Dc {
                 action: a.clone(),
             });
         }
+    }
+}
+
+impl Dc {
+    /// The member a DC that must be fenced hands over to: a voter other
+    /// than this node, online and heard from (the first by name).
+    fn hand_over_to(&self, now: Millis, view: &View<'_>) -> Option<String> {
+        view.members
+            .iter()
+            .filter(|m| m.voter && m.name != view.me)
+            .filter(|m| {
+                view.status
+                    .nodes
+                    .get(&m.name)
+                    .is_some_and(|s| s.membership == Membership::Online)
+                    && self.is_up(now, &m.name)
+            })
+            .map(|m| m.name.clone())
+            .next()
     }
 }
 
@@ -1184,6 +1226,55 @@ mod tests {
     }
 
     /// A DC of `design` that both members answered (nothing in flight), at t=10.
+    #[test]
+    fn a_dc_whose_plan_fences_itself_hands_over_instead_and_fences_nothing() {
+        let (c, m) = (config(true), members());
+        let s = online(&["n1", "n2"]);
+        let v = view(&c, &s, &m, 5);
+        let mut dc = collected_dc(Design::default(), &v);
+        // A stop failed on the DC (n1): the plan fences n1.
+        let t = Transition {
+            actions: vec![Action {
+                id: 0,
+                kind: ActionKind::Fence,
+                rsc: None,
+                node: "n1".into(),
+                reason: "r1 failed there".into(),
+            }],
+            ..Default::default()
+        };
+        let hand_overs = |e: &[Effect]| {
+            e.iter()
+                .filter(|e| matches!(e, Effect::HandOver { .. } | Effect::Fence { .. }))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let want = vec![Effect::HandOver {
+            term: 3,
+            to: "n2".into(),
+        }];
+        assert_eq!(hand_overs(&dc.step(20, planned(5, &t), &v)), want);
+        // Not again until HAND_OVER_MS has passed.
+        assert_eq!(hand_overs(&dc.step(1000, planned(5, &t), &v)), vec![]);
+        let heard = || Input::Heard {
+            node: "n2".into(),
+            boot: 1,
+        };
+        dc.step(HAND_OVER_MS, heard(), &v);
+        assert_eq!(
+            hand_overs(&dc.step(20 + HAND_OVER_MS, planned(5, &t), &v)),
+            want
+        );
+        // Nobody to hand over to (n2 offline): nothing, and no self-fencing.
+        let mut alone = s.clone();
+        if let Some(ns) = alone.nodes.get_mut("n2") {
+            ns.membership = Membership::Offline;
+        }
+        let v = view(&c, &alone, &m, 6);
+        let mut dc = collected_dc(Design::default(), &v);
+        assert_eq!(hand_overs(&dc.step(20, planned(6, &t), &v)), vec![]);
+    }
+
     fn collected_dc(design: Design, v: &View<'_>) -> Dc {
         let mut dc = Dc::new(design, DcSettings::default());
         dc.step(0, Input::Tick, v);

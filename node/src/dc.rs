@@ -427,6 +427,25 @@ async fn ask_in_flight(
     Ok(reply.ops)
 }
 
+/// Asks `target` to stand for election in `term` (this DC must be fenced).
+async fn hand_over(
+    node: &Node,
+    target: &str,
+    addr: Option<&str>,
+    term: u64,
+) -> Result<String, String> {
+    let addr = addr.ok_or_else(|| format!("no address known for {target}"))?;
+    let ch = node.channels.get(addr).map_err(|e| e.to_string())?;
+    let mut client = crate::pb::raft_client::RaftClient::new(ch);
+    let mut r = tonic::Request::new(crate::pb::HandOverRequest { term });
+    r.set_timeout(Duration::from_secs(2));
+    let reply = client
+        .hand_over(r)
+        .await
+        .map_err(|s| format!("{target}: {}", s.message()))?;
+    Ok(reply.into_inner().detail)
+}
+
 /// The controller's settings from the loop's.
 fn controller_settings(settings: &DcSettings) -> ControllerSettings {
     ControllerSettings {
@@ -778,6 +797,16 @@ fn run_effect(
                     }
                 };
                 let _ = tx.send(Planned::Input(Input::FenceDone { event }));
+            });
+        }
+        Effect::HandOver { term, to } => {
+            let addr = addrs.get(&to).cloned();
+            tokio::spawn(async move {
+                tracing::warn!(to = %to, term, "the plan fences this node, the DC: asking {to} to take over as DC (a DC does not fence itself)");
+                match hand_over(&node, &to, addr.as_deref(), term).await {
+                    Ok(detail) => tracing::warn!(to = %to, "{detail}"),
+                    Err(e) => tracing::warn!(to = %to, "hand-over refused: {e}"),
+                }
             });
         }
         Effect::StopAllHere { .. } => {

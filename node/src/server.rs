@@ -573,6 +573,40 @@ impl pb::raft_server::Raft for RaftService {
         let rpc = decode(request.get_ref())?;
         encode(&self.node.raft.get().install_snapshot(rpc).await)
     }
+
+    async fn hand_over(
+        &self,
+        request: Request<pb::HandOverRequest>,
+    ) -> Result<Response<pb::HandOverReply>, Status> {
+        require(&request, &[Role::Node], "handing the DC over")?;
+        self.node.refuse_non_member(&request)?;
+        let (_, from) = caller_identity(&request)?;
+        let term = request.get_ref().term;
+        let raft = self.node.raft.get();
+        let (current, leader) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.current_leader)
+        };
+        if current != term || leader.is_none() || leader == Some(self.node.id) {
+            return Err(Status::failed_precondition(format!(
+                "{}: not standing for election for {from}: asked in term {term}, this node is in term {current}{}",
+                self.node.name,
+                if leader == Some(self.node.id) { " and leads it" } else { "" }
+            )));
+        }
+        tracing::warn!(from = %from, term, "the DC must be fenced: standing for election to take over");
+        raft.trigger()
+            .elect()
+            .await
+            .map_err(|e| Status::internal(format!("election: {e}")))?;
+        Ok(Response::new(pb::HandOverReply {
+            detail: format!(
+                "{} stands for election (term {term} of {from})",
+                self.node.name
+            ),
+        }))
+    }
 }
 
 struct AdminService {

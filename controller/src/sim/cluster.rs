@@ -329,6 +329,10 @@ enum Msg {
     Query {
         term: u64,
     },
+    /// A DC that must be fenced asks the receiver to stand for election.
+    HandOver {
+        term: u64,
+    },
     InFlight {
         boot: u64,
         ops: Vec<InFlightOp>,
@@ -1519,6 +1523,14 @@ impl Sim {
             Msg::DispatchReply { key, ok } => {
                 self.dc_step(to, Input::ActionDone { action: key, ok });
             }
+            Msg::HandOver { term } => {
+                // As `raft.trigger().elect()`: only for the term it was
+                // asked in (a stale request is ignored).
+                if self.nodes[to].term == term && self.nodes[to].role == Role::Follower {
+                    self.trace(|| format!("n{} stands for election (hand-over)", to + 1));
+                    self.nodes[to].election_at = self.now;
+                }
+            }
             Msg::Query { term } => {
                 let ops = self.in_flight(to, term);
                 let boot = self.nodes[to].boot;
@@ -1898,6 +1910,11 @@ impl Sim {
                 );
             }
             Effect::Fence { term, target } => self.fence(i, term, target, false),
+            Effect::HandOver { term, to } => {
+                if let Some(j) = self.index(&to) {
+                    self.send(i, j, Msg::HandOver { term });
+                }
+            }
             Effect::StopAllHere { .. } => {
                 self.stop_all(i);
                 let boot = self.nodes[i].boot;
@@ -2991,6 +3008,7 @@ fn msg_kind(m: &Msg) -> u64 {
         Msg::InFlight { .. } => 9,
         Msg::Hello { .. } => 10,
         Msg::NotMember => 11,
+        Msg::HandOver { .. } => 12,
     }
 }
 
@@ -3011,6 +3029,7 @@ fn msg_name(m: &Msg) -> String {
         ),
         Msg::DispatchReply { key, ok } => format!("done {} {} ok={ok}", key.kind, key.rsc),
         Msg::Query { term } => format!("in-flight? term={term}"),
+        Msg::HandOver { term } => format!("hand-over term={term}"),
         Msg::InFlight { ops, .. } => format!("in-flight {}", ops.len()),
         Msg::Hello { single_voter } => format!("hello single_voter={single_voter}"),
         Msg::NotMember => "not-a-member".into(),
