@@ -6,7 +6,8 @@
 # Stages: system packages -> cargo fmt --check -> clippy -D warnings ->
 # cargo test -> controller purity -> simulator (scenarios, random schedules) ->
 # release build -> fetch Pacemaker's regression cases -> conformance check ->
-# differential test against crm_simulate -> the VM lab (HA_LAB=0 skips it;
+# differential test against crm_simulate -> the namespace lab (mysql-vip,
+# firewall-pair; HA_NETNS=0 skips it) -> the VM lab (HA_LAB=0 skips it;
 # HA_LAB_SCENARIO / HA_LAB_ARGS choose what it runs).
 # Every stage runs even when an earlier one failed (unless it needs that one's
 # output), so one run shows everything that is wrong; the exit status is
@@ -144,6 +145,20 @@ if [ "$built" = 1 ] && command -v crm_simulate >/dev/null 2>&1; then
   stage "differential vs crm_simulate" differential || true
 else
   skip "differential vs crm_simulate" "needs the release build and crm_simulate"
+fi
+
+# The namespace lab (deploy/lab/README.md, deploy/lab/netns.sh): MySQL behind
+# a floating IP and the firewall pair with Debian's real MariaDB, conntrackd,
+# dnsmasq and IPaddr2, each node a network namespace with an ipmi_sim BMC
+# whose power-off kills it (~1 min each). HA_NETNS=0 skips it.
+if [ "${HA_NETNS:-1}" = 0 ]; then
+  echo; echo "==================== namespace lab ===================="
+  echo "---- namespace lab: not run (HA_NETNS=0)"
+elif [ "$built" = 1 ]; then
+  stage "namespace lab (mysql-vip)" scripts/lab.sh mysql-vip || true
+  stage "namespace lab (firewall-pair)" scripts/lab.sh firewall-pair || true
+else
+  skip "namespace lab" "needs the release build"
 fi
 
 # The VM lab (deploy/lab/README.md): Debian 12 guests under QEMU with the
