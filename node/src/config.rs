@@ -99,6 +99,12 @@ pub struct NodeConfig {
     /// Extra environment given to every resource agent.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub agent_env: std::collections::BTreeMap<String, String>,
+    /// Where this machine's boot id is read (the kernel's by default): when
+    /// it changed since the daemon last started, the machine rebooted, and
+    /// what agents keep in `HA_RSCTMP`, `HA_VARRUN` and `HA_VARLOCK` (under
+    /// `data_dir`, not `/run`) is forgotten, as a reboot empties `/run`.
+    #[serde(default = "default_boot_id_path")]
+    pub boot_id_path: PathBuf,
     /// A witness: a Raft voter that runs no resources (it gives a
     /// two-node cluster plain majority quorum). `ha-node --witness`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -155,6 +161,9 @@ fn default_ocf_root() -> PathBuf {
 fn default_lsb_dir() -> PathBuf {
     PathBuf::from("/etc/init.d")
 }
+pub fn default_boot_id_path() -> PathBuf {
+    PathBuf::from("/proc/sys/kernel/random/boot_id")
+}
 
 fn default_heartbeat() -> u64 {
     100
@@ -193,6 +202,7 @@ impl NodeConfig {
             ocf_root: default_ocf_root(),
             lsb_dir: default_lsb_dir(),
             agent_env: Default::default(),
+            boot_id_path: default_boot_id_path(),
             witness: false,
             drbd: DrbdSettings::default(),
             source: None,

@@ -184,7 +184,20 @@ pub async fn run(
         data_dir: Some(cfg.data_dir.clone()),
     };
     // What `secrets::private_params` runs agents' meta-data with.
-    crate::secrets::set_agent_env(agent_env(&cfg)?);
+    let env = agent_env(&cfg)?;
+    match env.forget_if_rebooted(&cfg.boot_id_path) {
+        Ok(true) => tracing::warn!(
+            "this machine rebooted since ha-node last ran: the agents' volatile state (HA_RSCTMP, HA_VARRUN, HA_VARLOCK) is forgotten"
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            return Err(DaemonError::Setup(format!(
+                "the agents' state directory {}: {e}",
+                env.state_dir.display()
+            )))
+        }
+    }
+    crate::secrets::set_agent_env(env);
     let executor = crate::executor::Executor::start(
         cfg.name.clone(),
         agent_env(&cfg)?,

@@ -194,7 +194,13 @@ hn_run_rc fw2
 # the victim is powered on at once; without the boot time it is back before
 # the survivor has started the stack.
 for n in "${NODES[@]}"; do
-    hn_rc "$n" "sleep ${FP_BOOT_DELAY:-15}; exec $(printf %q "$HA_NODE") --config $(printf %q "$RUN/$n/ha/ha-node.toml") >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
+    # A power-on is a boot: a new boot id in the node's own (wiped) /run,
+    # where its ha-node reads it (boot_id_path): the agents' volatile state
+    # from before the cut is forgotten, as after a real reboot.
+    hn_rc "$n" "sleep ${FP_BOOT_DELAY:-15}; cat /proc/sys/kernel/random/uuid > /run/ha-boot-id
+        t=$(printf %q "$RUN/$n/ha/ha-node.toml")
+        sed -i -e '/^boot_id_path/d' -e '1i boot_id_path = \"/run/ha-boot-id\"' \"\$t\"
+        exec $(printf %q "$HA_NODE") --config \"\$t\" >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
 done
 fp_settled() {
     fp_json "${1:-all}" | jq -e '([.nodes[] | select(.voter == true and .state == "online")] | length) == 2

@@ -185,7 +185,13 @@ out=$("$HACTL_BIN" init --name node1 --addr "$NET.11:7410" --data-dir "$RUN/node
     || lab_die "hactl init: $out"
 fp=$(printf '%s\n' "$out" | awk '/CA fingerprint:/ {print $3}')
 for n in "${NODES[@]}"; do
-    hn_rc "$n" "exec $(printf %q "$HA_NODE") --config $(printf %q "$RUN/$n/ha/ha-node.toml") >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
+    # A power-on is a boot: a new boot id in the node's own (wiped) /run,
+    # where its ha-node reads it (boot_id_path): the agents' volatile state
+    # from before the cut is forgotten, as after a real reboot.
+    hn_rc "$n" "cat /proc/sys/kernel/random/uuid > /run/ha-boot-id
+        t=$(printf %q "$RUN/$n/ha/ha-node.toml")
+        sed -i -e '/^boot_id_path/d' -e '1i boot_id_path = \"/run/ha-boot-id\"' \"\$t\"
+        exec $(printf %q "$HA_NODE") --config \"\$t\" >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
 done
 # Admin client configs: both endpoints (own node first), and one per node.
 mv_client_cfg() { # FILE ENDPOINT...

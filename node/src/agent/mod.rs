@@ -163,6 +163,35 @@ impl AgentEnv {
         Ok(())
     }
 
+    /// At the daemon's start: when the boot id read from `boot_id_path`
+    /// differs from the one this node's agents last ran under, the machine
+    /// rebooted, so the volatile directories are emptied
+    /// ([`Self::reset_volatile_state`]; an agent's "promoted" or "running"
+    /// marker from before a power cut must not survive it). The first start
+    /// (no boot id recorded) and an unreadable boot id forget nothing.
+    /// Returns whether it forgot.
+    pub fn forget_if_rebooted(&self, boot_id_path: &Path) -> std::io::Result<bool> {
+        let Ok(now) = std::fs::read_to_string(boot_id_path) else {
+            return Ok(false);
+        };
+        let now = now.trim();
+        if now.is_empty() {
+            return Ok(false);
+        }
+        let recorded = self.state_dir.join("boot_id");
+        let rebooted = match std::fs::read_to_string(&recorded) {
+            Ok(before) => before.trim() != now,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if rebooted {
+            self.reset_volatile_state()?;
+        }
+        ha_raft_store::private::create_dir(&self.state_dir)?;
+        ha_raft_store::private::write_file(&recorded, now.as_bytes())?;
+        Ok(rebooted)
+    }
+
     fn ensure_dirs(&self) -> std::io::Result<()> {
         for dir in [
             self.state_dir.clone(),
@@ -697,6 +726,37 @@ fn push_extra(env: &AgentEnv, vars: &mut Vec<(String, String)>) -> Result<(), St
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_reboot_empties_the_volatile_directories_and_a_restart_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = AgentEnv {
+            node_name: "n1".into(),
+            ocf_root: "/usr/lib/ocf".into(),
+            lsb_dir: "/etc/init.d".into(),
+            state_dir: dir.path().join("agents"),
+            sbin_dir: dir.path().join("sbin"),
+            extra_env: Vec::new(),
+        };
+        let boot = dir.path().join("boot_id");
+        std::fs::write(&boot, "aaaa\n").unwrap();
+        std::fs::create_dir_all(env.rsctmp_dir()).unwrap();
+        let marker = env.rsctmp_dir().join("conntrackd.master");
+        std::fs::write(&marker, "").unwrap();
+        // First start: nothing recorded, nothing forgotten.
+        assert!(!env.forget_if_rebooted(&boot).unwrap());
+        assert!(marker.exists());
+        // Daemon restart, same boot: kept.
+        assert!(!env.forget_if_rebooted(&boot).unwrap());
+        assert!(marker.exists());
+        // Rebooted: forgotten, and the new boot is recorded.
+        std::fs::write(&boot, "bbbb\n").unwrap();
+        assert!(env.forget_if_rebooted(&boot).unwrap());
+        assert!(!marker.exists());
+        assert!(!env.forget_if_rebooted(&boot).unwrap());
+        // No boot id to read: nothing forgotten.
+        assert!(!env.forget_if_rebooted(&dir.path().join("none")).unwrap());
+    }
     use super::*;
 
     #[test]
