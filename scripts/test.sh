@@ -150,12 +150,13 @@ fi
 # The namespace lab (deploy/lab/README.md, deploy/lab/netns.sh): MySQL behind
 # a floating IP and the firewall pair with Debian's real MariaDB, conntrackd,
 # dnsmasq and IPaddr2, each node a network namespace with an ipmi_sim BMC
-# whose power-off kills it (~1 min each). HA_NETNS=0 skips it.
+# whose power-off kills it (~1 min each; `scripts/lab.sh mysql-vip` is the
+# full 5-cut run). HA_NETNS=0 skips it.
 if [ "${HA_NETNS:-1}" = 0 ]; then
   echo; echo "==================== namespace lab ===================="
   echo "---- namespace lab: not run (HA_NETNS=0)"
 elif [ "$built" = 1 ]; then
-  stage "namespace lab (mysql-vip)" scripts/lab.sh mysql-vip || true
+  stage "namespace lab (mysql-vip --cuts 3)" scripts/lab.sh mysql-vip --cuts 3 || true
   stage "namespace lab (firewall-pair)" scripts/lab.sh firewall-pair || true
 else
   skip "namespace lab" "needs the release build"

@@ -473,9 +473,13 @@ fn a_fourth_node_joins_with_a_one_time_token() {
 
     let addr = setup::free_loopback_addrs(1).unwrap().remove(0);
     let node4_dir = c.dir.join("node4");
+    // The token from a file (`@FILE`), not argv.
+    let token_file = c.dir.join("node4.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let token_arg = format!("@{}", token_file.display());
     let out = Command::new(HACTL)
         .args([
-            "join", "--token", &token, "--name", "node4", "--addr", &addr,
+            "join", "--token", &token_arg, "--name", "node4", "--addr", &addr,
         ])
         .args(["--ca-fingerprint", &format!("sha256:{fp}"), "--data-dir"])
         .arg(&node4_dir)

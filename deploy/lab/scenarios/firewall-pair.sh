@@ -183,9 +183,8 @@ fp_client_cfg "$RUN/hactl-fw2.toml" "$NET.12"
 hn_run_rc fw1
 fp_wait 60 "fw1's first hactl status" fp_hactl fw1 status
 token=$(fp_hactl fw1 token create --ttl 300) || lab_die "hactl token create failed"
-# hactl join takes the token only as --token: on this command line for the
-# second it takes; single-use, spent here.
-out=$(hn_enter fw2 "$HACTL_BIN" join --token "$token" --name fw2 --addr "$NET.12:7410" \
+# The single-use token goes to hactl join on stdin (`--token -`), not argv.
+out=$(printf '%s\n' "$token" | hn_enter fw2 "$HACTL_BIN" join --token - --name fw2 --addr "$NET.12:7410" \
     --data-dir "$RUN/fw2/ha" --ca-fingerprint "$fp" 2>&1) || lab_die "fw2: hactl join failed: $out"
 unset token
 hn_run_rc fw2

@@ -223,9 +223,8 @@ mv_wait() { # SECS WHAT CMD...
 hn_run_rc node1
 mv_wait 60 "node1's first hactl status" mv_hactl node1 status
 token=$(mv_hactl node1 token create --ttl 300) || lab_die "hactl token create failed"
-# hactl join takes the token only as --token (no file or stdin): it is on
-# this command line for the second it takes; it is single-use, spent here.
-out=$(hn_enter node2 "$HACTL_BIN" join --token "$token" --name node2 --addr "$NET.12:7410" \
+# The single-use token goes to hactl join on stdin (`--token -`), not argv.
+out=$(printf '%s\n' "$token" | hn_enter node2 "$HACTL_BIN" join --token - --name node2 --addr "$NET.12:7410" \
     --data-dir "$RUN/node2/ha" --ca-fingerprint "$fp" 2>&1) || lab_die "node2: hactl join failed: $out"
 unset token
 hn_run_rc node2

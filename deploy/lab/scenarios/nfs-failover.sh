@@ -202,8 +202,10 @@ else
     lab_ssh node1 'ln -sf /var/lib/ha-node/ha-node.toml /etc/ha-node/ha-node.toml'
     wait_for 60 "node1's first hactl status" node1 'hactl --config /var/lib/ha-node/hactl.toml status'
     token=$(lab_ssh node1 'hactl --config /var/lib/ha-node/hactl.toml token create') || lab_die "token create failed"
-    out=$(lab_ssh node2 "hactl join --token '$token' --name node2 --addr 192.168.50.12:7410 \
+    # The single-use token on stdin (`--token -`), not in node2's argv.
+    out=$(printf '%s\n' "$token" | lab_ssh_in node2 "hactl join --token - --name node2 --addr 192.168.50.12:7410 \
         --data-dir /var/lib/ha-node --ca-fingerprint '$fp' --start") || lab_die "node2: hactl join failed: $out"
+    unset token
     printf '%s\n' "$out" | sed 's/^/node2: /' >&2
     lab_ssh node2 'ln -sf /var/lib/ha-node/ha-node.toml /etc/ha-node/ha-node.toml'
 fi

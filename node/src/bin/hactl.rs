@@ -119,7 +119,10 @@ enum Command {
     /// writes this node's certificate and config in DATA_DIR; the cluster
     /// adds it as a learner, then a voter, once it runs.
     Join {
-        #[arg(long)]
+        /// The token: `@FILE` reads it from FILE, `-` from stdin (keep it
+        /// out of argv, where every local user can read it); a literal
+        /// token is accepted too.
+        #[arg(long, value_name = "@FILE|-|TOKEN")]
         token: String,
         /// This node's name.
         #[arg(long)]
@@ -311,6 +314,28 @@ enum NodeCommand {
     Remove { node: String },
 }
 
+/// A join token given as `@FILE` (read from FILE), `-` (stdin) or itself.
+fn read_token(arg: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let raw = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin(), 64 * 1024),
+            &mut s,
+        )
+        .context("reading the join token from stdin")?;
+        s
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading the join token from {path}"))?
+    } else {
+        arg.to_string()
+    };
+    let token = raw.trim().to_string();
+    anyhow::ensure!(!token.is_empty(), "the join token is empty");
+    Ok(token)
+}
+
 fn edge(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -472,14 +497,16 @@ fn main() -> ExitCode {
             data_dir,
             ca_fingerprint,
             start,
-        } => edge(cluster::join(
-            &token,
-            &name,
-            &addr,
-            &data_dir,
-            ca_fingerprint.as_deref(),
-            start,
-        )),
+        } => edge(read_token(&token).and_then(|token| {
+            cluster::join(
+                &token,
+                &name,
+                &addr,
+                &data_dir,
+                ca_fingerprint.as_deref(),
+                start,
+            )
+        })),
         Command::Node(NodeCommand::Remove { node }) => {
             edge(cluster::node_remove(cli.config.as_deref(), &node))
         }
