@@ -96,6 +96,11 @@ exec {fp_lock}> /run/hm-netns-lab.lock
 flock -n "$fp_lock" || lab_die "another namespace lab run holds /run/hm-netns-lab.lock"
 RUN=${HM_LAB_RUN:-/var/tmp/hm-firewall-pair-$(date +%Y%m%d-%H%M%S)-$$}
 [ -e "$RUN/netns.env" ] && lab_die "$RUN holds another run"
+# The binaries as the nodes see them: each node has its own /tmp, so a
+# checkout under /tmp is not visible inside; copies in the run dir are.
+mkdir -p "$RUN/bin" && cp "$HA_NODE" "$HACTL_BIN" "$RUN/bin/" || lab_die "copy the binaries to $RUN/bin"
+HA_NODE=$RUN/bin/ha-node
+HACTL_BIN=$RUN/bin/hactl
 for ns in hmsw hmfw1 hmfw2; do
     if [ -e "/run/netns/$ns" ]; then
         for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null || true; done

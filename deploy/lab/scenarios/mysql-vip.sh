@@ -107,6 +107,11 @@ exec {mv_lock}> /run/hm-netns-lab.lock
 flock -n "$mv_lock" || lab_die "another namespace lab run holds /run/hm-netns-lab.lock"
 RUN=${HM_LAB_RUN:-/var/tmp/hm-mysql-vip-$(date +%Y%m%d-%H%M%S)-$$}
 [ -e "$RUN/netns.env" ] && lab_die "$RUN holds another run"
+# The binaries as the nodes see them: each node has its own /tmp, so a
+# checkout under /tmp is not visible inside; copies in the run dir are.
+mkdir -p "$RUN/bin" && cp "$HA_NODE" "$HACTL_BIN" "$RUN/bin/" || lab_die "copy the binaries to $RUN/bin"
+HA_NODE=$RUN/bin/ha-node
+HACTL_BIN=$RUN/bin/hactl
 # Stale namespaces of an interrupted run (names are ours: hm prefix).
 for ns in hmsw hmnode1 hmnode2 hmclient; do
     if [ -e "/run/netns/$ns" ]; then
