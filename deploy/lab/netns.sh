@@ -42,6 +42,14 @@
 #                             by bash inside the machine, detached, output in
 #                             RUN/NAME/console.log)
 #   hn_run_rc NAME            start the rc now (power on does it)
+#   hn_rc_ha_node NAME BIN TOML LOG [PRE]
+#                             the rc of a cluster node: PRE (e.g. a sleep),
+#                             a new boot id in its wiped /run (boot_id_path),
+#                             then exec BIN --config TOML >> LOG
+#   hn_bins RUN BIN...        copy binaries into RUN/bin (each machine has
+#                             its own /tmp: a checkout under /tmp is invisible)
+#   hn_clear_stale NS...      kill and delete namespaces left by an
+#                             interrupted run
 #   hn_power_on NAME          create the namespace and link, start the machine
 #                             ("holder" process: own UTS + mount namespace,
 #                             hostname NAME, the mounts), then its rc
@@ -156,6 +164,32 @@ hn_mount() { mkdir -p "$2" && printf 'bind %s %s\n' "$2" "$3" >> "$(hn__mdir "$1
 hn_wipe() { mkdir -p "$2" && chmod "${4:-0755}" "$2" && printf 'wipe %s %s\n' "$2" "$3" >> "$(hn__mdir "$1")/mounts"; }
 hn_copy() { printf 'file %s %s\n' "$2" "$3" >> "$(hn__mdir "$1")/mounts"; }
 hn_rc() { printf '%s\n' "$2" > "$(hn__mdir "$1")/rc"; }
+
+# A power-on is a boot: a new boot id in the node's own (wiped) /run, where
+# its ha-node reads it (boot_id_path), so the agents' volatile state from
+# before the cut is forgotten, as after a real reboot.
+hn_rc_ha_node() { # NAME BIN TOML LOG [PRE]
+    local t
+    t=$(printf %q "$3")
+    hn_rc "$1" "${5:+$5; }cat /proc/sys/kernel/random/uuid > /run/ha-boot-id
+        sed -i -e '/^boot_id_path/d' -e '1i boot_id_path = \"/run/ha-boot-id\"' $t
+        exec $(printf %q "$2") --config $t >> $(printf %q "$4") 2>&1"
+}
+
+hn_bins() { # RUN BIN...
+    local run=$1
+    shift
+    mkdir -p "$run/bin" && cp "$@" "$run/bin/"
+}
+
+hn_clear_stale() { # NS...
+    local ns p
+    for ns in "$@"; do
+        [ -e "/run/netns/$ns" ] || continue
+        for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null || true; done
+        ip netns del "$ns" 2> /dev/null || true
+    done
+}
 
 hn_powered() { [ -e "/run/netns/$(hn_ns "$1")" ]; }
 hn_pids() { ip netns pids "$(hn_ns "$1")" 2> /dev/null || true; }

@@ -96,17 +96,10 @@ exec {fp_lock}> /run/hm-netns-lab.lock
 flock -n "$fp_lock" || lab_die "another namespace lab run holds /run/hm-netns-lab.lock"
 RUN=${HM_LAB_RUN:-/var/tmp/hm-firewall-pair-$(date +%Y%m%d-%H%M%S)-$$}
 [ -e "$RUN/netns.env" ] && lab_die "$RUN holds another run"
-# The binaries as the nodes see them: each node has its own /tmp, so a
-# checkout under /tmp is not visible inside; copies in the run dir are.
-mkdir -p "$RUN/bin" && cp "$HA_NODE" "$HACTL_BIN" "$RUN/bin/" || lab_die "copy the binaries to $RUN/bin"
+hn_bins "$RUN" "$HA_NODE" "$HACTL_BIN" || lab_die "copy the binaries to $RUN/bin"
 HA_NODE=$RUN/bin/ha-node
 HACTL_BIN=$RUN/bin/hactl
-for ns in hmsw hmfw1 hmfw2; do
-    if [ -e "/run/netns/$ns" ]; then
-        for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null || true; done
-        ip netns del "$ns" 2> /dev/null || true
-    fi
-done
+hn_clear_stale hmsw hmfw1 hmfw2
 hn_init "$RUN" "$NET"
 fp_bg_pids=()
 fp_cleanup() {
@@ -198,13 +191,7 @@ hn_run_rc fw2
 # the victim is powered on at once; without the boot time it is back before
 # the survivor has started the stack.
 for n in "${NODES[@]}"; do
-    # A power-on is a boot: a new boot id in the node's own (wiped) /run,
-    # where its ha-node reads it (boot_id_path): the agents' volatile state
-    # from before the cut is forgotten, as after a real reboot.
-    hn_rc "$n" "sleep ${FP_BOOT_DELAY:-15}; cat /proc/sys/kernel/random/uuid > /run/ha-boot-id
-        t=$(printf %q "$RUN/$n/ha/ha-node.toml")
-        sed -i -e '/^boot_id_path/d' -e '1i boot_id_path = \"/run/ha-boot-id\"' \"\$t\"
-        exec $(printf %q "$HA_NODE") --config \"\$t\" >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
+    hn_rc_ha_node "$n" "$HA_NODE" "$RUN/$n/ha/ha-node.toml" "$RUN/$n/ha-node.log" "sleep ${FP_BOOT_DELAY:-15}"
 done
 fp_settled() {
     fp_json "${1:-all}" | jq -e '([.nodes[] | select(.voter == true and .state == "online")] | length) == 2

@@ -107,18 +107,10 @@ exec {mv_lock}> /run/hm-netns-lab.lock
 flock -n "$mv_lock" || lab_die "another namespace lab run holds /run/hm-netns-lab.lock"
 RUN=${HM_LAB_RUN:-/var/tmp/hm-mysql-vip-$(date +%Y%m%d-%H%M%S)-$$}
 [ -e "$RUN/netns.env" ] && lab_die "$RUN holds another run"
-# The binaries as the nodes see them: each node has its own /tmp, so a
-# checkout under /tmp is not visible inside; copies in the run dir are.
-mkdir -p "$RUN/bin" && cp "$HA_NODE" "$HACTL_BIN" "$RUN/bin/" || lab_die "copy the binaries to $RUN/bin"
+hn_bins "$RUN" "$HA_NODE" "$HACTL_BIN" || lab_die "copy the binaries to $RUN/bin"
 HA_NODE=$RUN/bin/ha-node
 HACTL_BIN=$RUN/bin/hactl
-# Stale namespaces of an interrupted run (names are ours: hm prefix).
-for ns in hmsw hmnode1 hmnode2 hmclient; do
-    if [ -e "/run/netns/$ns" ]; then
-        for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null || true; done
-        ip netns del "$ns" 2> /dev/null || true
-    fi
-done
+hn_clear_stale hmsw hmnode1 hmnode2 hmclient
 hn_init "$RUN" "$NET"
 mv_bg_pids=()
 mv_cleanup() {
@@ -190,13 +182,7 @@ out=$("$HACTL_BIN" init --name node1 --addr "$NET.11:7410" --data-dir "$RUN/node
     || lab_die "hactl init: $out"
 fp=$(printf '%s\n' "$out" | awk '/CA fingerprint:/ {print $3}')
 for n in "${NODES[@]}"; do
-    # A power-on is a boot: a new boot id in the node's own (wiped) /run,
-    # where its ha-node reads it (boot_id_path): the agents' volatile state
-    # from before the cut is forgotten, as after a real reboot.
-    hn_rc "$n" "cat /proc/sys/kernel/random/uuid > /run/ha-boot-id
-        t=$(printf %q "$RUN/$n/ha/ha-node.toml")
-        sed -i -e '/^boot_id_path/d' -e '1i boot_id_path = \"/run/ha-boot-id\"' \"\$t\"
-        exec $(printf %q "$HA_NODE") --config \"\$t\" >> $(printf %q "$RUN/$n/ha-node.log") 2>&1"
+    hn_rc_ha_node "$n" "$HA_NODE" "$RUN/$n/ha/ha-node.toml" "$RUN/$n/ha-node.log"
 done
 # Admin client configs: both endpoints (own node first), and one per node.
 mv_client_cfg() { # FILE ENDPOINT...
