@@ -67,39 +67,6 @@ fn ocf_root(dir: &Path) -> PathBuf {
     root
 }
 
-fn status(client_cfg: &Path) -> Option<serde_json::Value> {
-    let out = std::process::Command::new(HACTL)
-        .arg("--config")
-        .arg(client_cfg)
-        .args(["status", "--output", "json"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).ok())
-        .flatten()
-}
-
-fn wait(
-    client_cfg: &Path,
-    timeout: Duration,
-    what: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let start = Instant::now();
-    let mut last = None;
-    while start.elapsed() < timeout {
-        if let Some(v) = status(client_cfg) {
-            if pred(&v) {
-                return v;
-            }
-            last = Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not after {timeout:?}: {last:#?}");
-}
-
 #[test]
 fn a_dc_whose_stop_failed_hands_over_and_is_fenced_by_the_new_dc() {
     let scratch = tempfile::tempdir().unwrap();
@@ -118,15 +85,7 @@ fn a_dc_whose_stop_failed_hands_over_and_is_fenced_by_the_new_dc() {
     cfg.save(&survivors).unwrap();
 
     let mut crm = String::from("node node1\nnode node2\nnode node3\n");
-    for (i, b) in bmcs.iter().enumerate() {
-        let n = format!("node{}", i + 1);
-        crm += &format!(
-            "primitive fence-{n} stonith:external/ipmi params hostname={n} ipaddr=127.0.0.1 \
-             ipport={} userid=admin passwd=secret interface=lanplus pcmk_host_list={n}\n\
-             location fence-{n}-elsewhere fence-{n} -inf: {n}\n",
-            b.port()
-        );
-    }
+    crm += &ipmi_fence_devices(&bmcs, |_| "secret".into());
     crm += &format!(
         "primitive f1 ocf:test:StopFails op monitor interval=2s timeout=20s\n\
          location f1-pref f1 100: {dc}\n\
@@ -136,7 +95,7 @@ fn a_dc_whose_stop_failed_hands_over_and_is_fenced_by_the_new_dc() {
     std::fs::write(&file, crm).unwrap();
     let out = c.hactl(&["config", "load", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    wait(&survivors, Duration::from_secs(60), "f1 on the DC", |v| {
+    wait_status(&survivors, Duration::from_secs(60), "f1 on the DC", |v| {
         v["pending_count"] == 0 && on(v, "f1") == [dc.as_str()]
     });
 
@@ -149,7 +108,7 @@ fn a_dc_whose_stop_failed_hands_over_and_is_fenced_by_the_new_dc() {
     let out = c.hactl(&["resource", "move", "f1", &other]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let v = wait(
+    let v = wait_status(
         &survivors,
         Duration::from_secs(90),
         "the old DC fenced by a new DC, f1 on a survivor",

@@ -25,20 +25,14 @@ struct Lab {
 
 fn config(bmcs: &[Bmc], victim: &str, victim_password: &str) -> String {
     let mut s = String::from("node node1\nnode node2\nnode node3\n");
-    for (i, b) in bmcs.iter().enumerate() {
-        let n = format!("node{}", i + 1);
-        let pw = if n == victim {
+    s += &ipmi_fence_devices(bmcs, |n| {
+        if n == victim {
             victim_password
         } else {
             "secret"
-        };
-        s += &format!(
-            "primitive fence-{n} stonith:external/ipmi params hostname={n} ipaddr=127.0.0.1 \
-             ipport={} userid=admin passwd={pw} interface=lanplus pcmk_host_list={n}\n\
-             location fence-{n}-elsewhere fence-{n} -inf: {n}\n",
-            b.port()
-        );
-    }
+        }
+        .to_string()
+    });
     s += &format!(
         "primitive d1 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\
          primitive d2 ocf:heartbeat:Dummy op monitor interval=2s timeout=20s\n\

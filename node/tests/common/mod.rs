@@ -199,3 +199,61 @@ pub fn voters(v: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// `hactl --config CLIENT_CFG status --output json`, or `None` when no
+/// endpoint answered.
+pub fn status_via(client_cfg: &std::path::Path) -> Option<serde_json::Value> {
+    let out = Command::new(HACTL)
+        .arg("--config")
+        .arg(client_cfg)
+        .args(["status", "--output", "json"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
+/// Polls [`status_via`] until `pred` holds; panics after `timeout` with
+/// the last status.
+pub fn wait_status(
+    client_cfg: &std::path::Path,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    let mut last = None;
+    while start.elapsed() < timeout {
+        if let Some(v) = status_via(client_cfg) {
+            if pred(&v) {
+                return v;
+            }
+            last = Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not after {timeout:?}: {last:#?}");
+}
+
+/// The crm lines of one `stonith:external/ipmi` device per node
+/// (`fence-nodeN`, kept off its own node) for the BMCs of `bmcs`, with the
+/// password `password(node)` gives.
+pub fn ipmi_fence_devices(
+    bmcs: &[ha_fencing::lab::Bmc],
+    password: impl Fn(&str) -> String,
+) -> String {
+    let mut s = String::new();
+    for (i, b) in bmcs.iter().enumerate() {
+        let n = format!("node{}", i + 1);
+        s += &format!(
+            "primitive fence-{n} stonith:external/ipmi params hostname={n} ipaddr=127.0.0.1 \
+             ipport={} userid=admin passwd={} interface=lanplus pcmk_host_list={n}\n\
+             location fence-{n}-elsewhere fence-{n} -inf: {n}\n",
+            b.port(),
+            password(&n)
+        );
+    }
+    s
+}
